@@ -1,0 +1,49 @@
+"""Atomic file output: a killed run never leaves a half-written file that a rerun would trust.
+
+Everything the harness writes goes to a temporary name beside the target and is renamed into place when complete
+(``os.replace`` is atomic on POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    The temporary file keeps the target's suffix, so writers that infer a format from it (PIL, pandas, torch)
+    behave as for the target. On an exception the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary file beside ``target`` for writing; rename it onto ``target`` when closed without error."""
+    if not mode.startswith(("w", "x")):
+        raise ValueError(f"atomic_open writes whole files; mode {mode!r} is not a write mode")
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically (UTF-8)."""
+    with atomic_open(target, "w", encoding="utf-8") as handle:
+        handle.write(text)
