@@ -1,0 +1,53 @@
+"""GroPrompt's training losses: L_box (method_spec.md §2), TextCon (§3), ModalCon (§4) and their total (§5)."""
+
+from groprompt.losses.box import (
+    GIOU_WEIGHT,
+    L1_WEIGHT,
+    MATCHINGS,
+    BoxLoss,
+    box_loss,
+    generalized_box_iou,
+)
+from groprompt.losses.contrastive import (
+    PromptEncoderFn,
+    TextConLoss,
+    modality_contrastive_loss,
+    sample_negative_expression,
+    sentence_feature,
+    text_contrastive_loss,
+    triplet_margin0,
+)
+from groprompt.losses.total import (
+    AUTHORS_CODE,
+    BOX_ONLY,
+    LOSS_WEIGHT_PRESETS,
+    PAPER_A2D,
+    PAPER_REFYTVOS,
+    LossWeights,
+    loss_weights,
+    total_loss,
+)
+
+__all__ = [
+    "AUTHORS_CODE",
+    "BOX_ONLY",
+    "GIOU_WEIGHT",
+    "L1_WEIGHT",
+    "LOSS_WEIGHT_PRESETS",
+    "MATCHINGS",
+    "PAPER_A2D",
+    "PAPER_REFYTVOS",
+    "BoxLoss",
+    "LossWeights",
+    "PromptEncoderFn",
+    "TextConLoss",
+    "box_loss",
+    "generalized_box_iou",
+    "loss_weights",
+    "modality_contrastive_loss",
+    "sample_negative_expression",
+    "sentence_feature",
+    "text_contrastive_loss",
+    "total_loss",
+    "triplet_margin0",
+]
