@@ -1,0 +1,23 @@
+"""The frozen SAM segmentor: sizes, checkpoints, the embedding cache and the segmentor itself (method_spec §6)."""
+
+from groprompt.segmentation.build import build_sam, build_sam_from_config, detect_official_variant, load_sam, save_sam
+from groprompt.segmentation.cache import CacheStats, EmbeddingCache, FrameEmbedding, encoder_fingerprint
+from groprompt.segmentation.config import OFFICIAL_VARIANTS, SAM_VARIANTS, SamConfig
+from groprompt.segmentation.segmentor import COMPUTE_DTYPES, Segmentor
+
+__all__ = [
+    "COMPUTE_DTYPES",
+    "OFFICIAL_VARIANTS",
+    "SAM_VARIANTS",
+    "CacheStats",
+    "EmbeddingCache",
+    "FrameEmbedding",
+    "SamConfig",
+    "Segmentor",
+    "build_sam",
+    "build_sam_from_config",
+    "detect_official_variant",
+    "encoder_fingerprint",
+    "load_sam",
+    "save_sam",
+]

@@ -1,0 +1,178 @@
+"""The image-embedding cache: each frame goes through SAM's image encoder once per study (method_spec §6).
+
+An entry is keyed by two strings:
+
+* the **encoder fingerprint** (:func:`encoder_fingerprint`): a digest of the image encoder's weights, SAM's pixel
+  normalisation, the input size and the compute precision. Embeddings of a different SAM, or of the same SAM run
+  in bf16 instead of fp32, are never reused.
+* the **frame key** the caller supplies, which must identify the frame's pixels: the inference code passes
+  ``"<dataset>/<split>/<video>/<frame name>"``. A content hash was rejected as the key because it needs the
+  decoded frame, and a warm cache should not have to read frames at all.
+
+Entries are held in ``storage_dtype`` (float16 by default), in memory and on disk alike, and a freshly encoded
+frame is returned already rounded to it. So every consumer sees bit-identical values whether the entry was just
+computed, found in memory, or read from disk by another process; the price is fp16 rounding of the encoder output
+(relative error at most 2**-11, about 5e-4, for values in fp16's normal range; SAM's embeddings leave a LayerNorm
+and are of order 1). Pass ``storage_dtype=torch.float32`` to keep encoder outputs exactly.
+
+On disk, ``<directory>/<fingerprint>/<blake2b(key)>.pt`` holds ``{"key", "original_size", "embedding"}``. Files are
+written under a temporary name and renamed (:mod:`groprompt.files`), so processes sharing the folder never read a
+partial file; two processes encoding the same frame at once both write the same content and the last rename wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from segment_anything.modeling import Sam
+
+from groprompt.errors import GroPromptError
+from groprompt.files import atomic_path
+
+PREPROCESSING_VERSION = "resize-longest-side(PIL bilinear)+normalise+pad/1"
+"""Names the pixel preprocessing in the fingerprint; change it whenever the preprocessing code changes."""
+
+
+@dataclass
+class CacheStats:
+    """Counters of one :class:`EmbeddingCache` (one process).
+
+    Attributes:
+        encoder_passes: frames actually run through the image encoder and stored.
+        memory_hits: lookups answered from memory.
+        disk_hits: lookups answered from the disk folder (then kept in memory too).
+        distinct_frames: distinct (encoder, frame key) pairs looked up or stored.
+    """
+
+    encoder_passes: int = 0
+    memory_hits: int = 0
+    disk_hits: int = 0
+    distinct_frames: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameEmbedding:
+    """SAM's image embedding of one frame.
+
+    Attributes:
+        embedding: ``(C, h, w)`` tensor in the cache's storage dtype on the CPU (256 x 64 x 64 for official SAM).
+        original_size: ``(H, W)`` of the frame before SAM's resize; needed to map boxes and masks.
+    """
+
+    embedding: torch.Tensor
+    original_size: tuple[int, int]
+
+
+class EmbeddingCache:
+    """Bounded in-memory LRU over an optional on-disk folder of frame embeddings.
+
+    Args:
+        directory: folder shared by every process of a study, or None for memory only.
+        memory_frames: how many embeddings to keep in memory (least recently used are dropped; 0 keeps none).
+            Full-size SAM takes 2 MB a frame in float16.
+        storage_dtype: dtype of stored embeddings (float16 or float32; see the module docstring).
+    """
+
+    def __init__(self, directory: str | Path | None = None, *, memory_frames: int = 256,
+                 storage_dtype: torch.dtype = torch.float16) -> None:
+        if memory_frames < 0:
+            raise GroPromptError(f"memory_frames must be >= 0, got {memory_frames}",
+                                 fix="set the embedding cache size to a non-negative number of frames")
+        if storage_dtype not in (torch.float16, torch.float32):
+            raise GroPromptError(f"unsupported embedding storage dtype {storage_dtype}",
+                                 fix="use torch.float16 or torch.float32")
+        self.directory = Path(directory) if directory is not None else None
+        self.memory_frames = memory_frames
+        self.storage_dtype = storage_dtype
+        self.stats = CacheStats()
+        self._memory: OrderedDict[tuple[str, str], FrameEmbedding] = OrderedDict()
+        self._seen: set[tuple[str, str]] = set()
+
+    def get(self, encoder: str, key: str) -> FrameEmbedding | None:
+        """The stored embedding of frame ``key`` by encoder ``encoder``, from memory or disk; None if absent."""
+        entry = (encoder, key)
+        self._see(entry)
+        found = self._memory.get(entry)
+        if found is not None:
+            self._memory.move_to_end(entry)
+            self.stats.memory_hits += 1
+            return found
+        path = self.path(encoder, key)
+        if path is None or not path.is_file():
+            return None
+        found = self._read(path)
+        self.stats.disk_hits += 1
+        self._remember(entry, found)
+        return found
+
+    def put(self, encoder: str, key: str, embedding: torch.Tensor, original_size: tuple[int, int]) -> FrameEmbedding:
+        """Store a freshly encoded ``(C, h, w)`` embedding (counts one encoder pass); returns it as stored."""
+        entry = (encoder, key)
+        self._see(entry)
+        stored = FrameEmbedding(embedding.detach().to("cpu", self.storage_dtype).contiguous(),
+                                (int(original_size[0]), int(original_size[1])))
+        self.stats.encoder_passes += 1
+        self._remember(entry, stored)
+        path = self.path(encoder, key)
+        if path is not None and not path.exists():
+            with atomic_path(path) as tmp:
+                torch.save({"key": key, "original_size": list(stored.original_size),
+                            "embedding": stored.embedding}, tmp)
+        return stored
+
+    def path(self, encoder: str, key: str) -> Path | None:
+        """The disk file of an entry (None without a directory); the key is hashed so any string is safe."""
+        if self.directory is None:
+            return None
+        return self.directory / encoder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.pt"
+
+    def _see(self, entry: tuple[str, str]) -> None:
+        if entry not in self._seen:
+            self._seen.add(entry)
+            self.stats.distinct_frames += 1
+
+    def _remember(self, entry: tuple[str, str], value: FrameEmbedding) -> None:
+        if self.memory_frames == 0:
+            return
+        self._memory[entry] = value
+        self._memory.move_to_end(entry)
+        while len(self._memory) > self.memory_frames:
+            self._memory.popitem(last=False)
+
+    def _read(self, path: Path) -> FrameEmbedding:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            height, width = payload["original_size"]
+            embedding = payload["embedding"]
+        except Exception as error:  # any unreadable or foreign file is the same problem for the user
+            raise GroPromptError(
+                f"unreadable embedding cache file ({type(error).__name__}: {error})",
+                path=path,
+                fix="delete this file (or the whole embedding cache folder); it is recomputed on the next run",
+            ) from error
+        return FrameEmbedding(embedding.to(self.storage_dtype), (int(height), int(width)))
+
+
+def encoder_fingerprint(sam: Sam, compute_dtype: str) -> str:
+    """A 32-hex-digit digest of everything an image embedding depends on besides the frame.
+
+    Hashes the image encoder's state dict (names, dtypes, shapes, bytes), SAM's pixel mean and std, the encoder
+    input size, :data:`PREPROCESSING_VERSION` and ``compute_dtype`` (``"fp32"`` / ``"bf16"``). Reads every weight
+    once: about a second per GB of weights on a CPU.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{PREPROCESSING_VERSION};img_size={sam.image_encoder.img_size};compute={compute_dtype};".encode())
+    tensors = [*sam.image_encoder.state_dict().items(), ("pixel_mean", sam.pixel_mean), ("pixel_std", sam.pixel_std)]
+    for name, tensor in tensors:
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().data)
+    return digest.hexdigest()

@@ -1,0 +1,244 @@
+"""The frozen SAM segmentor: embed each frame once, decode many boxes per embedding (method_spec §6).
+
+Two layers, as in segment-anything's ``SamPredictor``:
+
+* numpy in / numpy out, in original-image pixels: :meth:`Segmentor.segment_frames` (through the embedding cache)
+  and :meth:`Segmentor.segment`;
+* the torch core: :meth:`Segmentor.embed` (batched image encoder) and :meth:`Segmentor.prompt_embedding`
+  (SAM's frozen prompt encoder on boxes, differentiable for TextCon, method_spec §3).
+
+Boxes are ``(x0, y0, x1, y1)`` float pixels of the original frame, the harness convention
+(:mod:`groprompt.data.model`); they are handed to SAM as they are, and a ``nan`` row means "no box" (an empty
+mask, method_spec §7). Unlike ``SamPredictor``, the mask decoder runs once per frame for all its boxes:
+``MaskDecoder.predict_masks`` repeats the image embedding once per prompt, so K boxes on one embedding cost K
+decoder passes in one call, while B images with B boxes in one call would cost B².
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from groprompt.errors import GroPromptError
+from groprompt.segmentation.build import load_sam
+from groprompt.segmentation.cache import EmbeddingCache, FrameEmbedding, encoder_fingerprint
+
+COMPUTE_DTYPES = ("fp32", "bf16")
+"""``fp32``: plain float32. ``bf16``: the image encoder and mask decoder under bfloat16 autocast."""
+
+
+class Segmentor:
+    """A frozen SAM (``requires_grad`` False, eval mode) on one device, with an embedding cache.
+
+    Args:
+        sam: the model; it is moved to ``device`` and frozen in place.
+        device: where SAM runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+        dtype: ``"fp32"`` or ``"bf16"`` (autocast for the image encoder and mask decoder; the prompt encoder's
+            sinusoidal box encoding always runs in float32). Part of the cache fingerprint.
+        batch_size: frames per image-encoder call.
+        decode_batch_size: boxes per mask-decoder call (bounds memory: each box holds a copy of the embedding).
+        cache: where embeddings are kept; a memory-only cache by default. Several segmentors may share one.
+    """
+
+    def __init__(self, sam: Sam, *, device: str | torch.device = "cpu", dtype: str = "fp32", batch_size: int = 8,
+                 decode_batch_size: int = 64, cache: EmbeddingCache | None = None) -> None:
+        if dtype not in COMPUTE_DTYPES:
+            raise GroPromptError(f"unknown segmentor dtype {dtype!r}",
+                                 fix=f"choose one of: {', '.join(COMPUTE_DTYPES)}")
+        if batch_size < 1 or decode_batch_size < 1:
+            raise GroPromptError(f"batch sizes must be >= 1 (got batch_size {batch_size}, decode_batch_size "
+                                 f"{decode_batch_size})", fix="set positive segmentor batch sizes")
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.decode_batch_size = decode_batch_size
+        self.sam = sam.to(self.device).eval().requires_grad_(False)
+        self.transform = ResizeLongestSide(sam.image_encoder.img_size)
+        self.cache = cache if cache is not None else EmbeddingCache()
+        self.fingerprint = encoder_fingerprint(self.sam, dtype)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, **options) -> Segmentor:
+        """A segmentor of the SAM in ``checkpoint`` (size detected or stored; see :func:`load_sam`)."""
+        sam, _ = load_sam(checkpoint)
+        return cls(sam, **options)
+
+    @property
+    def image_size(self) -> int:
+        """Side of SAM's square input in pixels (1024 for official SAM)."""
+        return self.sam.image_encoder.img_size
+
+    @property
+    def embedding_shape(self) -> tuple[int, int, int]:
+        """``(C, h, w)`` of one frame's image embedding (256, 64, 64 for official SAM)."""
+        side = self.sam.prompt_encoder.image_embedding_size
+        return (self.sam.prompt_encoder.embed_dim, side[0], side[1])
+
+    # ------------------------------------------------------------------ numpy layer, original-image pixels
+
+    def segment_frames(self, frames: Sequence[np.ndarray], boxes_per_frame: Sequence[np.ndarray],
+                       keys: Sequence[str]) -> list[np.ndarray]:
+        """Masks for the boxes of each frame, embedding every frame at most once (through the cache).
+
+        Args:
+            frames: ``(H, W, 3) uint8`` RGB frames; an item is only read when its embedding is not cached, so a
+                lazy sequence saves decoding frames on a warm cache.
+            boxes_per_frame: per frame a ``(K_t, 4)`` array of xyxy pixel boxes (``nan`` rows: no box).
+            keys: per frame a string identifying it, e.g. ``"<dataset>/<split>/<video>/<frame>"``.
+
+        Returns:
+            per frame a ``(K_t, H, W)`` bool array.
+        """
+        if len(boxes_per_frame) != len(keys):
+            raise GroPromptError(f"{len(keys)} frame keys but {len(boxes_per_frame)} box arrays",
+                                 fix="pass one (K, 4) box array per frame")
+        embeddings = self.embeddings(frames, keys)
+        return [self.segment(e.embedding, boxes, e.original_size) for e, boxes in zip(embeddings, boxes_per_frame)]
+
+    def embeddings(self, frames: Sequence[np.ndarray], keys: Sequence[str]) -> list[FrameEmbedding]:
+        """Each frame's embedding from the cache, encoding (in batches) only the frames it lacks.
+
+        A key repeated within one call is encoded once. Returned tensors are ``(C, h, w)`` on the CPU in the
+        cache's storage dtype (float16 by default), identical whether computed now or found in the cache.
+        """
+        if len(frames) != len(keys):
+            raise GroPromptError(f"{len(frames)} frames but {len(keys)} frame keys", fix="pass one key per frame")
+        found: dict[str, FrameEmbedding] = {}
+        missing: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key in found or key in missing:
+                continue
+            hit = self.cache.get(self.fingerprint, key)
+            if hit is None:
+                missing[key] = index
+            else:
+                found[key] = hit
+        for chunk in _batches(list(missing.items()), self.batch_size):
+            images = [_check_frame(frames[index], key) for key, index in chunk]
+            encoded = self.embed(images)
+            for (key, _), image, embedding in zip(chunk, images, encoded):
+                found[key] = self.cache.put(self.fingerprint, key, embedding, image.shape[:2])
+        return [found[key] for key in keys]
+
+    def segment(self, embedding: torch.Tensor, boxes: np.ndarray | torch.Tensor,
+                original_size: tuple[int, int]) -> np.ndarray:
+        """Decode boxes against one frame's embedding; ``multimask_output=False``, thresholded at SAM's threshold.
+
+        Args:
+            embedding: ``(C, h, w)`` image embedding of the frame (any float dtype, any device).
+            boxes: ``(K, 4)`` xyxy boxes in the frame's original pixels; ``nan`` rows give empty masks.
+            original_size: ``(H, W)`` of the frame.
+
+        Returns:
+            ``(K, H, W)`` bool masks.
+        """
+        height, width = int(original_size[0]), int(original_size[1])
+        if tuple(embedding.shape) != self.embedding_shape:
+            raise GroPromptError(f"image embedding of shape {tuple(embedding.shape)}, expected {self.embedding_shape}",
+                                 fix="embed the frame with this segmentor's SAM (its cache fingerprint differs)")
+        boxes = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise GroPromptError(f"boxes of shape {boxes.shape}, expected (K, 4) xyxy pixels",
+                                 fix="pass one row (x0, y0, x1, y1) per box; use boxes[None] for a single box")
+        masks = np.zeros((len(boxes), height, width), dtype=bool)
+        valid = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+        if valid.size == 0:
+            return masks
+        input_boxes = torch.as_tensor(self.transform.apply_boxes(boxes[valid], (height, width)),
+                                      dtype=torch.float32, device=self.device)
+        input_size = self.transform.get_preprocess_shape(height, width, self.image_size)
+        image_embedding = embedding.to(self.device, torch.float32)[None]
+        dense_pe = self.sam.prompt_encoder.get_dense_pe()
+        with torch.no_grad():
+            for start in range(0, len(valid), self.decode_batch_size):
+                chunk = input_boxes[start:start + self.decode_batch_size]
+                sparse, dense = self.sam.prompt_encoder(points=None, boxes=chunk, masks=None)
+                with self._autocast():
+                    low_res, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=dense_pe,
+                                                       sparse_prompt_embeddings=sparse,
+                                                       dense_prompt_embeddings=dense, multimask_output=False)
+                logits = self.sam.postprocess_masks(low_res.float(), input_size, (height, width))
+                masks[valid[start:start + len(chunk)]] = (logits[:, 0] > self.sam.mask_threshold).cpu().numpy()
+        return masks
+
+    # ------------------------------------------------------------------ torch core
+
+    def embed(self, frames: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
+        """SAM image embeddings of frames, ``batch_size`` at a time, bypassing the cache.
+
+        Each frame is resized so its longest side is ``image_size`` (segment-anything's ``ResizeLongestSide``),
+        normalised with SAM's pixel mean/std and zero-padded to a square, as ``SamPredictor.set_image`` does.
+
+        Args:
+            frames: ``(N, H, W, 3) uint8`` RGB array, or a sequence of ``(H_i, W_i, 3) uint8`` frames of any sizes.
+
+        Returns:
+            ``(N, C, h, w)`` float32 tensor on the segmentor's device.
+        """
+        outputs = []
+        with torch.no_grad():
+            for batch in _batches([_check_frame(frame, index) for index, frame in enumerate(frames)],
+                                  self.batch_size):
+                pixels = torch.stack([self._preprocess(frame) for frame in batch])
+                with self._autocast():
+                    outputs.append(self.sam.image_encoder(pixels).float())
+        if not outputs:
+            return torch.empty((0, *self.embedding_shape), device=self.device)
+        return torch.cat(outputs)
+
+    def prompt_embedding(self, boxes: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
+        """The two sparse corner tokens of SAM's frozen prompt encoder for each box, flattened (method_spec §3).
+
+        Differentiable with respect to ``boxes``: TextCon's gradient flows through the frozen encoder into the
+        prompter's boxes; the encoder's own parameters get none. A ``nan`` box gives a ``nan`` row.
+
+        Args:
+            boxes: ``(N, 4)`` xyxy boxes in original-image pixels (any float dtype, any device).
+            original_size: ``(H, W)`` of the frames the boxes refer to.
+
+        Returns:
+            ``(N, 2 * C)`` float32 on the segmentor's device (512 for official SAM).
+        """
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise GroPromptError(f"boxes of shape {tuple(boxes.shape)}, expected (N, 4) xyxy pixels",
+                                 fix="pass one row (x0, y0, x1, y1) per box")
+        height, width = int(original_size[0]), int(original_size[1])
+        new_h, new_w = self.transform.get_preprocess_shape(height, width, self.image_size)
+        # ResizeLongestSide.apply_boxes_torch deep-copies its input, which autograd refuses for a tensor in a
+        # graph; the same per-axis scaling as a product keeps the gradient path to the boxes.
+        scale = torch.tensor([new_w / width, new_h / height] * 2, device=self.device)
+        input_boxes = boxes.to(self.device, torch.float32) * scale
+        sparse, _ = self.sam.prompt_encoder(points=None, boxes=input_boxes, masks=None)
+        return sparse.reshape(len(boxes), -1)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _preprocess(self, frame: np.ndarray) -> torch.Tensor:
+        """``(H, W, 3) uint8`` -> ``(3, S, S)`` float32 normalised and padded, on the device."""
+        resized = torch.as_tensor(self.transform.apply_image(frame), device=self.device)
+        return self.sam.preprocess(resized.permute(2, 0, 1).float())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _check_frame(frame: np.ndarray, which: int | str) -> np.ndarray:
+    """The frame as a ``(H, W, 3) uint8`` array, or a named error."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise GroPromptError(f"frame {which!r} is {frame.dtype} of shape {frame.shape}, expected (H, W, 3) uint8 RGB",
+                             fix="read frames with groprompt.data.model.read_rgb")
+    return frame
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
