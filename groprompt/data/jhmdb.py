@@ -1,0 +1,174 @@
+"""JHMDB-Sentences reader, evaluation only (datasets.md; evaluation protocol in method_spec.md §8).
+
+Layout::
+
+    <root>/jhmdb_annotation.txt                                 CSV with header video_id,query: one per video
+                                                                (a comma in an unquoted query is kept in it)
+    <root>/Rename_Images/<action>/<video>/<frame:05d>.png       frames, numbered from 1
+    <root>/puppet_mask/<action>/<video>/puppet_mask.mat         "part_mask": H x W x T, the actor per frame
+    <root>/jhmdb_sentences_samples_metadata.json                the 3 fixed evaluation frames of each video
+
+The samples metadata is the community's fixed draw (MTTR ships it and later work reuses it): a JSON list of
+``[video_id, frame_path, mask_path, total_frames, query]`` entries, three per video. Only the video id and the frame
+number that ends ``frame_path`` are read; the paths' prefixes belong to the machine the file was made on.
+
+Decisions:
+
+* One split, ``test`` (the paper, like its peers, evaluates the A2D-trained model here without training).
+* A video is every frame of its folder, with one object (id 1, the actor) and one expression whose ``exp_id`` is
+  its 0-based data-row number in ``jhmdb_annotation.txt`` (as for A2D).
+* Its annotated frames are its sample frames; frame number ``n`` has the mask ``part_mask[:, :, n - 1]``.
+* Each video of ``jhmdb_annotation.txt`` must have its frames, its mask file and samples in the metadata; the
+  check happens when loading. Mask files are read when a frame is; the last one read stays cached (about 3 MB).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
+from groprompt.data.reading import expect, image_size, read_csv, read_json, require
+from groprompt.errors import GroPromptError
+
+SPLITS = ("test",)
+ACTOR = 1
+"""Object id of the one annotated actor of each video."""
+
+_FRAME_NUMBER = re.compile(r"(\d+)\.png$")
+
+
+def load_jhmdb(root: str | Path, split: str = "test", *, dataset_name: str = "jhmdb") -> Dataset:
+    """Read JHMDB-Sentences for evaluation: annotated frames are the three sample frames of each video."""
+    if split not in SPLITS:
+        raise GroPromptError(f"JHMDB-Sentences has no split {split!r} (it is evaluation only: split test)",
+                             dataset=dataset_name, fix="use split test")
+    root = Path(root)
+    queries = _read_queries(root / "jhmdb_annotation.txt", dataset_name)
+    samples_file = root / "jhmdb_sentences_samples_metadata.json"
+    samples = _read_samples(samples_file, dataset_name)
+    images = require(root / "Rename_Images", "frame folder", dataset=dataset_name)
+    actions = {video: action for action in sorted(os.listdir(images)) if (images / action).is_dir()
+               for video in os.listdir(images / action)}
+    videos = []
+    for name in sorted(queries):
+        exp_id, query = queries[name]
+        if name not in actions:
+            raise GroPromptError("video has no frame folder", dataset=dataset_name, video=name,
+                                 path=images / "<action>" / name, fix="re-extract Rename_Images")
+        if name not in samples:
+            raise GroPromptError("video has no sample frames in the samples metadata", dataset=dataset_name,
+                                 video=name, path=samples_file, fix="use the community's samples metadata file")
+        videos.append(_load_video(root, actions[name], name, Expression(exp_id, query, ACTOR), samples[name],
+                                  samples_file, dataset_name))
+    return Dataset(name=dataset_name, split=split, root=root, videos=tuple(videos))
+
+
+def _read_queries(path: Path, dataset: str) -> dict[str, tuple[str, str]]:
+    """``video -> (exp_id, query)`` from ``jhmdb_annotation.txt``."""
+    rows = read_csv(require(path, "JHMDB-Sentences annotation file", dataset=dataset), dataset=dataset)
+    expect(bool(rows) and [cell.strip() for cell in rows[0]] == ["video_id", "query"],
+           "expected the header video_id,query", path=path, dataset=dataset)
+    queries = {}
+    for number, row in enumerate(rows[1:]):
+        expect(len(row) >= 2, f"data row {number} has no query: {','.join(row)!r}", path=path, dataset=dataset)
+        queries[row[0].strip()] = (str(number), ",".join(row[1:]).strip())  # an unquoted comma stays in the query
+    return queries
+
+
+def _read_samples(path: Path, dataset: str) -> dict[str, set[str]]:
+    """``video -> frame stems`` (``"00002"``) of the samples metadata."""
+    require(path, "JHMDB-Sentences samples metadata", dataset=dataset,
+            fix="copy jhmdb_sentences_samples_metadata.json (shipped with MTTR) into the dataset root")
+    entries = read_json(path, dataset=dataset)
+    expect(isinstance(entries, list), "expected a JSON list of samples", path=path, dataset=dataset)
+    samples: dict[str, set[str]] = {}
+    for number, entry in enumerate(entries):
+        match = _FRAME_NUMBER.search(entry[1]) if isinstance(entry, list) and len(entry) >= 2 \
+            and isinstance(entry[1], str) else None
+        expect(match is not None and isinstance(entry[0], str),
+               f"sample {number} is not [video_id, '.../<frame>.png', ...]", path=path, dataset=dataset)
+        samples.setdefault(entry[0], set()).add(match.group(1))
+    return samples
+
+
+def _load_video(root: Path, action: str, name: str, expression: Expression, sample_stems: set[str],
+                samples_file: Path, dataset: str) -> Video:
+    frame_dir = root / "Rename_Images" / action / name
+    frame_names = tuple(sorted(entry[:-4] for entry in os.listdir(frame_dir)
+                               if entry.endswith(".png") and entry[:-4].isdigit()))
+    if not frame_names:
+        raise GroPromptError("video has no frames", dataset=dataset, video=name, path=frame_dir,
+                             fix="re-extract Rename_Images")
+    index_of = {stem: index for index, stem in enumerate(frame_names)}
+    unknown = sorted(sample_stems - set(index_of))
+    if unknown:
+        raise GroPromptError(f"sample frame {unknown[0]} is not among the video's frames", dataset=dataset,
+                             video=name, path=frame_dir / f"{unknown[0]}.png",
+                             fix=f"check {samples_file} against the frames")
+    frame_paths = tuple(frame_dir / f"{stem}.png" for stem in frame_names)
+    size = image_size(frame_paths[0], dataset=dataset, video=name)
+    mat = require(root / "puppet_mask" / action / name / "puppet_mask.mat", "mask file", dataset=dataset,
+                  video=name, fix="re-extract puppet_mask")
+    return Video(
+        dataset=dataset, split="test", name=name, frame_names=frame_names, frame_paths=frame_paths, size=size,
+        object_ids=(ACTOR,), expressions=(expression,),
+        annotations=PuppetMasks(mat, {index_of[stem]: int(stem) for stem in sample_stems}, size,
+                                dataset=dataset, video=name),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _load_mat(path: Path) -> dict:
+    """The variables of a ``.mat`` file; only the last file read stays cached."""
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(path)
+    except (OSError, ValueError, NotImplementedError) as error:
+        raise GroPromptError(f"mask file cannot be read ({error})", path=path, fix="re-extract puppet_mask") from None
+
+
+class PuppetMasks:
+    """The actor's masks on the sample frames (an :class:`~groprompt.data.model.AnnotationSource`).
+
+    Args:
+        mat: the video's ``puppet_mask.mat``.
+        frame_numbers: frame index (0-based) -> its 1-based frame number, for the sample frames only.
+        size: ``(H, W)`` of the frames; the masks must have it.
+    """
+
+    def __init__(self, mat: Path, frame_numbers: Mapping[int, int], size: tuple[int, int], *, dataset: str,
+                 video: str) -> None:
+        self._mat = mat
+        self._frame_numbers = dict(frame_numbers)
+        self._size = size
+        self._dataset = dataset
+        self._video = video
+
+    def annotated(self, frame_index: int) -> bool:
+        return frame_index in self._frame_numbers
+
+    def read(self, frame_index: int) -> FrameAnnotation:
+        """``{1: (H, W) bool}`` where the actor is visible, else no mask."""
+        number = self._frame_numbers.get(frame_index)
+        if number is None:
+            raise GroPromptError("this frame is not a sample frame", dataset=self._dataset, video=self._video,
+                                 frame=frame_index, fix="read only frames for which annotated() is true")
+        where = {"path": self._mat, "dataset": self._dataset, "video": self._video}
+        content = _load_mat(self._mat)
+        keys = sorted(key for key in content if not key.startswith("__"))
+        expect("part_mask" in content, f'mask file lacks the key "part_mask" (has {keys})', **where)
+        part_mask = np.asarray(content["part_mask"])
+        expect(part_mask.ndim == 3, f"part_mask has shape {part_mask.shape}; expected H x W x T", **where)
+        expect(number <= part_mask.shape[2], f"mask file has {part_mask.shape[2]} frames; sample frame {number} "
+               "has no mask", **where)
+        expect(part_mask.shape[:2] == self._size, f"masks are {part_mask.shape[0]}x{part_mask.shape[1]}, frames "
+               f"{self._size[0]}x{self._size[1]}", **where)
+        mask = part_mask[:, :, number - 1] > 0
+        return FrameAnnotation(masks={ACTOR: mask} if mask.any() else {})

@@ -1,0 +1,62 @@
+"""Ref-DAVIS17 reader: DAVIS-2017 with the Khoreva et al. expressions, in the Ref-YouTube-VOS layout (datasets.md).
+
+The layout is the community's conversion (written by ``groprompt convert-davis``, :mod:`groprompt.data.davis_convert`)
+and is read by :func:`groprompt.data.refytvos.load_refytvos`; this module adds what is particular to Ref-DAVIS17:
+
+* Every object has exactly four expressions in a fixed order, and the k-th expression of every object forms
+  expression set k (:data:`EXPRESSION_SETS`). The evaluation runs per set and averages the four
+  (method_spec.md §8), so each :class:`~groprompt.data.model.Expression` carries its ``expression_set``.
+* Both splits (``train``: 60 videos, ``valid``: 30) have ground truth, from DAVIS ``Annotations_unsupervised``.
+* Given the raw DAVIS-2017 folder instead, the reader says which command converts it: the conversion decodes every
+  annotation PNG once, which a one-off workflow step should do rather than every read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from groprompt.data.model import Dataset, Video
+from groprompt.data.refytvos import load_refytvos
+from groprompt.errors import GroPromptError
+
+EXPRESSION_SETS = (
+    "annotator 1, first frame",
+    "annotator 1, full video",
+    "annotator 2, first frame",
+    "annotator 2, full video",
+)
+"""What expression set k (``Expression.expression_set``) is."""
+
+
+def load_refdavis(root: str | Path, split: str, *, dataset_name: str = "refdavis") -> Dataset:
+    """Read the ``train`` or ``valid`` split of converted Ref-DAVIS17, with expression sets 0..3 assigned."""
+    root = Path(root)
+    if not (root / "meta_expressions").is_dir() and (root / "JPEGImages" / "480p").is_dir():
+        raise GroPromptError(
+            "this is the raw DAVIS-2017 layout; Ref-DAVIS17 is read from its Ref-YouTube-VOS conversion",
+            dataset=dataset_name, path=root,
+            fix=f"run `groprompt convert-davis --davis-root {root} --out <folder>` once and read <folder>",
+        )
+    dataset = load_refytvos(root, split, dataset_name=dataset_name)
+    expressions_file = root / "meta_expressions" / split / "meta_expressions.json"
+    return replace(dataset, videos=tuple(_with_expression_sets(video, expressions_file) for video in dataset))
+
+
+def _with_expression_sets(video: Video, expressions_file: Path) -> Video:
+    """Number each object's expressions 0..3 in file order; any other count per object is an error."""
+    seen: dict[int | None, int] = {}
+    numbered = []
+    for expression in video.expressions:
+        position = seen.get(expression.obj_id, 0)
+        seen[expression.obj_id] = position + 1
+        numbered.append(replace(expression, expression_set=position))
+    wrong = {obj_id: count for obj_id, count in seen.items() if count != len(EXPRESSION_SETS)}
+    if wrong:
+        counts = ", ".join(f"object {obj_id}: {count}" for obj_id, count in sorted(wrong.items()))
+        raise GroPromptError(
+            f"every Ref-DAVIS17 object needs exactly {len(EXPRESSION_SETS)} expressions ({counts})",
+            dataset=video.dataset, video=video.name, path=expressions_file,
+            fix="regenerate the layout with `groprompt convert-davis`",
+        )
+    return replace(video, expressions=tuple(numbered))
