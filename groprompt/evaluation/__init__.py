@@ -1,0 +1,22 @@
+"""Evaluation of predicted masks: folder layouts, protocols (assignment, strict, per-expression), tables.
+
+``groprompt evaluate`` is the command-line front end; this package is usable without it.
+"""
+
+from groprompt.evaluation.layouts import LAYOUTS, EvaluationPlan, VideoJob, detect_layout, plan_evaluation
+from groprompt.evaluation.protocols import (
+    PROTOCOLS,
+    ObjectScore,
+    VideoTruth,
+    match_predictions,
+    score_expression,
+    score_label_maps,
+)
+from groprompt.evaluation.runner import score_plan
+from groprompt.evaluation.summary import per_object_table, summary_table
+
+__all__ = [
+    "LAYOUTS", "PROTOCOLS", "EvaluationPlan", "ObjectScore", "VideoJob", "VideoTruth", "detect_layout",
+    "match_predictions", "per_object_table", "plan_evaluation", "score_expression", "score_label_maps",
+    "score_plan", "summary_table",
+]

@@ -1,0 +1,303 @@
+"""Prediction and ground-truth folders: detect the layout, validate every file up front, plan the scoring.
+
+Nothing here decodes pixels. Each PNG is checked from its header (PIL opens lazily: format, mode and size come from
+the first bytes) and its last 12 bytes (a complete PNG ends with the IEND chunk, so a truncated file is caught
+without decoding it). Every problem is a :class:`~groprompt.errors.GroPromptError` naming the file, raised before
+any scoring starts.
+
+Layouts (``datasets.md``):
+
+* ``davis``: ``<pred>/<video>/<frame>.png`` label maps (value = prediction id), one expression set.
+* ``refdavis``: ``<pred>/anno_0 .. anno_3/<video>/<frame>.png``, one folder per Ref-DAVIS17 expression set
+  (annotator 1 first-frame, annotator 1 full-video, annotator 2 first-frame, annotator 2 full-video).
+* ``per-expression``: ``<pred>/<video>/<exp_id>/<frame>.png`` binary masks (0 background, non-zero object), with
+  ``meta_expressions.json`` mapping each expression to its object.
+
+The ground truth is always ``<gt>/<video>/<frame>.png`` palette label maps (value = object id, 255 void); its PNGs
+define the frames that are scored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from groprompt.data.model import VOID_LABEL
+from groprompt.errors import GroPromptError
+
+LAYOUTS = ("davis", "refdavis", "per-expression")
+REFDAVIS_SETS = tuple(f"anno_{k}" for k in range(4))
+SINGLE_SET = "all"
+"""Set name of the layouts with one expression set."""
+
+_SET_FOLDER = re.compile(r"anno_\d+")
+_LABEL_MODES = ("P", "L", "1")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The files of one prediction of a video: one path per ground-truth frame, ``None`` where missing.
+
+    Attributes:
+        set_name: the expression set (``anno_k``, or :data:`SINGLE_SET`).
+        paths: one path per ground-truth frame, in frame order; ``None`` for a missing file (``--allow-missing``),
+            scored as an empty mask.
+        expression: the expression id (per-expression layout); ``None`` for whole-video label maps.
+        obj_id: the object the expression refers to (per-expression layout).
+    """
+
+    set_name: str
+    paths: tuple[Path | None, ...]
+    expression: str | None = None
+    obj_id: int | None = None
+
+    @property
+    def missing_frames(self) -> int:
+        return sum(path is None for path in self.paths)
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """Everything needed to score one video: its ground-truth frames, their ``(H, W)``, every prediction of it."""
+
+    video: str
+    gt_paths: tuple[Path, ...]
+    shape: tuple[int, int]
+    predictions: tuple[Prediction, ...]
+
+    @property
+    def frame_names(self) -> tuple[str, ...]:
+        return tuple(path.stem for path in self.gt_paths)
+
+
+@dataclass
+class EvaluationPlan:
+    """A validated evaluation: the layout, its expression sets, one job per video, and warnings to show."""
+
+    layout: str
+    sets: tuple[str, ...]
+    jobs: list[VideoJob]
+    warnings: list[str] = field(default_factory=list)
+
+    def frames(self, set_name: str) -> int:
+        """Prediction frames that ``set_name`` scores (one per ground-truth frame per video or expression)."""
+        return sum(len(p.paths) for job in self.jobs for p in job.predictions if p.set_name == set_name)
+
+    def missing_frames(self, set_name: str) -> int:
+        """Frames of ``set_name`` with no prediction file (scored as empty masks)."""
+        return sum(p.missing_frames for job in self.jobs for p in job.predictions if p.set_name == set_name)
+
+
+def detect_layout(pred_dir: Path) -> str:
+    """``refdavis`` if ``pred_dir`` has ``anno_<k>`` folders; ``per-expression`` if a video folder holds folders;
+    else ``davis``."""
+    subdirs = _subdirs(pred_dir)
+    if any(_SET_FOLDER.fullmatch(name) for name in subdirs):
+        return "refdavis"
+    if any(_subdirs(pred_dir / name) for name in subdirs):
+        return "per-expression"
+    return "davis"
+
+
+def plan_evaluation(
+    pred_dir: str | Path,
+    gt_dir: str | Path,
+    layout: str = "auto",
+    expressions: str | Path | None = None,
+    allow_missing: bool = False,
+) -> EvaluationPlan:
+    """Validate the prediction and ground-truth folders and plan the scoring, without decoding any pixel.
+
+    Raises:
+        GroPromptError: a missing folder, video, frame or ``meta_expressions.json``; a PNG that is unreadable,
+            truncated, not a label map (RGB) or of a size other than the ground truth's. With ``allow_missing``,
+            a missing prediction video or frame is planned as an empty mask instead.
+    """
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    for role, folder in (("prediction", pred_dir), ("ground-truth", gt_dir)):
+        if not folder.is_dir():
+            raise GroPromptError(f"{role} folder does not exist", path=folder, fix=f"pass an existing {role} folder")
+    if layout == "auto":
+        layout = detect_layout(pred_dir)
+    if layout not in LAYOUTS:
+        raise GroPromptError(f"unknown layout {layout!r}", fix=f"use one of: auto, {', '.join(LAYOUTS)}")
+    warnings: list[str] = []
+    if layout == "per-expression":
+        if expressions is None:
+            raise GroPromptError(
+                "the per-expression layout needs the expressions file that maps each expression to its object",
+                path=pred_dir, fix="pass --expressions path/to/meta_expressions.json",
+            )
+        jobs = _plan_per_expression(pred_dir, gt_dir, Path(expressions), allow_missing, warnings)
+        return EvaluationPlan(layout, (SINGLE_SET,), jobs, warnings)
+    set_roots = {SINGLE_SET: pred_dir} if layout == "davis" else _refdavis_sets(pred_dir, warnings)
+    gt_videos = _gt_videos(gt_dir, _subdirs(gt_dir))
+    jobs = []
+    for video, (gt_paths, shape) in gt_videos.items():
+        predictions = tuple(
+            Prediction(name, _prediction_paths(root / video, gt_paths, shape, allow_missing, video=video))
+            for name, root in set_roots.items()
+        )
+        jobs.append(VideoJob(video, gt_paths, shape, predictions))
+    for root in set_roots.values():
+        warnings += [f"prediction video {root / video} has no ground truth in {gt_dir}; ignored"
+                     for video in _subdirs(root) if video not in gt_videos]
+    return EvaluationPlan(layout, tuple(set_roots), jobs, warnings)
+
+
+def _refdavis_sets(pred_dir: Path, warnings: list[str]) -> dict[str, Path]:
+    found = [name for name in _subdirs(pred_dir) if _SET_FOLDER.fullmatch(name)]
+    for name in REFDAVIS_SETS:
+        if name not in found:
+            raise GroPromptError(
+                f"Ref-DAVIS17 predictions need one folder per expression set ({', '.join(REFDAVIS_SETS)}); "
+                f"{name} is missing", path=pred_dir / name,
+                fix="write all four sets, or pass one set's folder with --layout davis",
+            )
+    warnings += [f"{pred_dir / name} is not a Ref-DAVIS17 expression set; ignored"
+                 for name in found if name not in REFDAVIS_SETS]
+    return {name: pred_dir / name for name in REFDAVIS_SETS}
+
+
+def _gt_videos(gt_dir: Path, videos: Sequence[str]) -> dict[str, tuple[tuple[Path, ...], tuple[int, int]]]:
+    """Each video's ground-truth frames (sorted) and their common ``(H, W)``."""
+    if not videos:
+        raise GroPromptError("ground-truth folder has no video folders", path=gt_dir,
+                             fix="pass the annotation folder that holds <video>/<frame>.png")
+    result = {}
+    for video in videos:
+        # Hidden names are temporary files of an interrupted atomic write, not frames.
+        paths = tuple(sorted(p for p in (gt_dir / video).glob("*.png") if not p.name.startswith(".")))
+        if not paths:
+            raise GroPromptError("ground-truth video folder has no PNG frames", video=video, path=gt_dir / video,
+                                 fix="complete the annotation folder")
+        shape = check_label_png(paths[0], video=video)
+        for path in paths[1:]:
+            check_label_png(path, shape, video=video)
+        result[video] = (paths, shape)
+    return result
+
+
+def _prediction_paths(
+    folder: Path, gt_paths: Sequence[Path], shape: tuple[int, int], allow_missing: bool, *, video: str,
+    expression: str | None = None,
+) -> tuple[Path | None, ...]:
+    """The prediction file of each ground-truth frame, header-checked; ``None`` where missing and allowed."""
+    fix = "write a prediction for every annotated frame, or pass --allow-missing to score missing ones as empty"
+    if not folder.is_dir():
+        if allow_missing:
+            return (None,) * len(gt_paths)
+        raise GroPromptError("prediction folder is missing", video=video, expression=expression, path=folder,
+                             fix=fix)
+    present = set(os.listdir(folder))
+    paths: list[Path | None] = []
+    for gt_path in gt_paths:
+        if gt_path.name not in present:
+            if not allow_missing:
+                raise GroPromptError("prediction frame is missing", video=video, expression=expression,
+                                     frame=gt_path.stem, path=folder / gt_path.name, fix=fix)
+            paths.append(None)
+            continue
+        check_label_png(folder / gt_path.name, shape, video=video)
+        paths.append(folder / gt_path.name)
+    return tuple(paths)
+
+
+def check_label_png(path: Path, shape: tuple[int, int] | None = None, *, video: str | None = None) -> tuple[int, int]:
+    """Check a label-map PNG from its header and its end; return its ``(H, W)``.
+
+    Raises a :class:`GroPromptError` naming ``path`` if it is unreadable, not a PNG, truncated (no IEND chunk at
+    the end), not a palette/grey-level image, or (when ``shape`` is given) not of that ``(H, W)``.
+    """
+    try:
+        with Image.open(path) as image:
+            file_format, mode, (width, height) = image.format, image.mode, image.size
+        with open(path, "rb") as handle:
+            handle.seek(max(path.stat().st_size - 12, 0))
+            tail = handle.read()
+    except (OSError, UnidentifiedImageError) as error:
+        raise GroPromptError(f"mask file cannot be read ({error})", video=video, path=path,
+                             fix="rewrite this file as a palette PNG") from None
+    if file_format != "PNG":
+        raise GroPromptError(f"mask file is a {file_format}, not a PNG", video=video, path=path,
+                             fix="save masks as PNG (JPEG compression corrupts labels)")
+    if tail[4:8] != b"IEND":
+        raise GroPromptError("PNG file is truncated (it does not end with an IEND chunk)", video=video, path=path,
+                             fix="rewrite this PNG; the run that wrote it was probably interrupted")
+    if mode not in _LABEL_MODES:
+        raise GroPromptError(
+            f"mask PNG has mode {mode}; expected a palette (P) or grey-level (L) image whose values are ids",
+            video=video, path=path, fix="save masks as palette PNGs (value = object id, 0 = background)",
+        )
+    if shape is not None and (height, width) != shape:
+        raise GroPromptError(
+            f"mask is {height}x{width} (height x width) but the ground truth is {shape[0]}x{shape[1]}",
+            video=video, path=path, fix="write predictions at the ground-truth resolution",
+        )
+    return height, width
+
+
+def read_expressions(path: Path) -> dict[str, dict[str, int]]:
+    """Read ``meta_expressions.json`` as ``{video: {exp_id: obj_id}}``; a named error if malformed."""
+    if not path.is_file():
+        raise GroPromptError("expressions file is missing", path=path,
+                             fix="pass --expressions with the meta_expressions.json of the evaluated split")
+    try:
+        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
+        result = {
+            str(video): {str(exp_id): int(entry["obj_id"]) for exp_id, entry in info["expressions"].items()}
+            for video, info in videos.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise GroPromptError(
+            f"expressions file is malformed ({type(error).__name__}: {error})", path=path,
+            fix='expected {"videos": {<video>: {"expressions": {<exp_id>: {"exp": ..., "obj_id": <id>}}}}}',
+        ) from None
+    for video, table in result.items():
+        for exp_id, obj_id in table.items():
+            if not 0 < obj_id < VOID_LABEL:
+                raise GroPromptError(f"obj_id {obj_id} is not an object label (1..254)", video=video,
+                                     expression=exp_id, path=path, fix="correct the expressions file")
+    return result
+
+
+def _plan_per_expression(
+    pred_dir: Path, gt_dir: Path, expressions: Path, allow_missing: bool, warnings: list[str]
+) -> list[VideoJob]:
+    table = read_expressions(expressions)
+    for video in table:
+        if not (gt_dir / video).is_dir():
+            raise GroPromptError("a video of the expressions file has no ground-truth folder", video=video,
+                                 path=gt_dir / video,
+                                 fix="pass the Annotations folder and meta_expressions.json of the same split")
+    gt_videos = _gt_videos(gt_dir, sorted(table))
+    warnings += [f"ground-truth video {gt_dir / video} has no expressions in {expressions}; not evaluated"
+                 for video in _subdirs(gt_dir) if video not in table]
+    jobs = []
+    for video, (gt_paths, shape) in gt_videos.items():
+        predictions = tuple(
+            Prediction(SINGLE_SET,
+                       _prediction_paths(pred_dir / video / exp_id, gt_paths, shape, allow_missing, video=video,
+                                         expression=exp_id),
+                       expression=exp_id, obj_id=obj_id)
+            for exp_id, obj_id in table[video].items()
+        )
+        jobs.append(VideoJob(video, gt_paths, shape, predictions))
+        warnings += [f"prediction folder {pred_dir / video / name} is not an expression of {video}; ignored"
+                     for name in _subdirs(pred_dir / video) if name not in table[video]]
+    warnings += [f"prediction video {pred_dir / video} is not in {expressions}; ignored"
+                 for video in _subdirs(pred_dir) if video not in table]
+    return jobs
+
+
+def _subdirs(folder: Path) -> list[str]:
+    """Sorted names of the sub-folders of ``folder`` (empty if it does not exist); hidden ones skipped."""
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
