@@ -25,6 +25,7 @@ READERS: dict[str, Reader] = {
     "refdavis": load_refdavis,
     "a2d": load_a2d,
     "jhmdb": load_jhmdb,
+    "synrvos": load_refytvos,
 }
 """Dataset kind -> reader."""
 
