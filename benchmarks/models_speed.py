@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from groprompt.prompting import build_prompter
 from groprompt.segmentation import Segmentor, build_sam
 
 
@@ -105,12 +106,24 @@ def full_segmentor_embed(setting: Setting, variant: str = "vit_b") -> list[Measu
 
 
 # ---------------------------------------------------------------------------------------------- prompter
-# The prompter's measurements go here, one function per model with the signature
-# `(setting: Setting) -> list[Measurement]` (e.g. `tiny_prompter_embed` reporting "tiny prompter frames/s"),
-# then they are added to TINY (seconds to run) or FULL (skipped by --skip-full) below.
 
 
-TINY: list[Callable[[Setting], list[Measurement]]] = [tiny_segmentor_embed, tiny_segmentor_segment]
+def tiny_prompter(setting: Setting, frames: int = 32, batch_size: int = 16) -> list[Measurement]:
+    """Frames/s of the tiny Grounding DINO prompter's top-1 box per frame (preprocess + forward + top-1)."""
+    prompter = build_prompter("tiny").to(setting.device)
+    batch = _frames(frames, setting.frame_size)
+    autocast = torch.autocast(setting.device.type, dtype=torch.bfloat16, enabled=setting.dtype == "bf16")
+
+    def predict() -> None:
+        with autocast:
+            prompter.predict_boxes(batch, "the small red circle on the left", batch_size=batch_size)
+
+    seconds = _seconds_per_call(predict, setting)
+    return [Measurement("tiny prompter", frames / seconds, "frames/s",
+                        f"{setting.frame_size}px frames, batch {batch_size}, one sentence")]
+
+
+TINY: list[Callable[[Setting], list[Measurement]]] = [tiny_segmentor_embed, tiny_segmentor_segment, tiny_prompter]
 FULL: list[Callable[[Setting], list[Measurement]]] = [full_segmentor_embed]
 
 

@@ -1,0 +1,139 @@
+"""Building the Grounding DINO prompter (method_spec.md §1): from a config, from a Hugging Face folder, or from the
+original IDEA-Research ``.pth`` (converted by :mod:`groprompt.prompting.checkpoints`).
+
+The model is ``transformers.GroundingDinoForObjectDetection``. The PyPI package ``groundingdino-py`` is not used:
+its BERT wrapper calls ``get_extended_attention_mask``, which transformers 5 removed, so its model cannot be
+built beside transformers 5; it also fetches BERT from a hub by default. Nothing here downloads: every checkpoint
+and tokenizer is a local path (``from_pretrained`` always gets a folder and ``local_files_only=True``).
+
+Every builder returns a detector whose parameters all have ``requires_grad`` True (transformers' backbone loader
+freezes a ResNet backbone; that is undone here). Which parts train is :func:`freezing.apply_freezing`'s job alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from transformers import AutoTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, PreTrainedTokenizerBase
+
+from groprompt.errors import GroPromptError
+from groprompt.prompting.checkpoints import load_original_weights
+from groprompt.prompting.config import prompter_size
+from groprompt.prompting.prompter import Prompter
+
+TEXT_BACKBONE_IGNORED_KEYS = frozenset({"pooler.dense.weight", "pooler.dense.bias", "embeddings.position_ids"})
+"""Keys of a BERT checkpoint that Grounding DINO's text backbone does not have: the pooler (built without it) and
+the position-id buffer older transformers versions saved."""
+
+
+def build_detector(size: str | GroundingDinoConfig) -> GroundingDinoForObjectDetection:
+    """A randomly initialised detector of a named size (or of a config), on the current default device.
+
+    For a named size, the size's ``text_logit_init_scale`` multiplies the weight of the encoder's last text
+    LayerNorm (stack_notes.md: at d_model 64 the text-to-query logits otherwise start around +-28). Works under
+    ``with torch.device("meta"):`` (no memory, for counting). Loads no pretrained weights.
+    """
+    if isinstance(size, GroundingDinoConfig):
+        config, scale = size, 1.0
+    else:
+        spec = prompter_size(size)
+        config, scale = spec.build_config(), spec.text_logit_init_scale
+    detector = GroundingDinoForObjectDetection(config)
+    if scale != 1.0:
+        with torch.no_grad():
+            detector.model.encoder.layers[-1].text_enhancer_layer.layer_norm_after.weight.mul_(scale)
+    return detector.requires_grad_(True)
+
+
+def load_text_backbone(detector: GroundingDinoForObjectDetection, directory: str | Path) -> list[str]:
+    """Load a BERT-architecture ``model.safetensors`` from ``directory`` into the detector's text backbone.
+
+    Returns the checkpoint keys that were not used, which may only be those of
+    :data:`TEXT_BACKBONE_IGNORED_KEYS`; a missing key, any other unexpected key or a wrong shape raises
+    :class:`GroPromptError` naming the file.
+    """
+    path = Path(directory) / "model.safetensors"
+    if not path.is_file():
+        raise GroPromptError("text backbone weights not found", path=path,
+                             fix="give a folder holding config.json, model.safetensors and the tokenizer files")
+    state = safetensors.torch.load_file(str(path))
+    try:
+        result = detector.model.text_backbone.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches
+        raise GroPromptError(f"text backbone weights do not fit the prompter's text config: {error}", path=path,
+                             fix="use text weights of the size the prompter config names") from None
+    unexpected = sorted(set(result.unexpected_keys) - TEXT_BACKBONE_IGNORED_KEYS)
+    if result.missing_keys or unexpected:
+        raise GroPromptError(
+            f"text backbone weights do not match: missing {result.missing_keys[:5]}, unexpected {unexpected[:5]}",
+            path=path, fix="use a BERT-architecture checkpoint of the text config's size",
+        )
+    return sorted(result.unexpected_keys)
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file()
+
+
+def _check_folder(directory: Path, needed: tuple[str, ...], what: str) -> None:
+    missing = [name for name in needed if not (directory / name).is_file()]
+    if missing:
+        raise GroPromptError(f"{what} folder lacks {', '.join(missing)}", path=directory,
+                             fix="give a local folder written by save_pretrained (no hub ids: nothing downloads)")
+
+
+def load_hf_detector(directory: str | Path) -> GroundingDinoForObjectDetection:
+    """Load a Hugging Face Grounding DINO folder (``config.json`` + ``model.safetensors``) from local disk."""
+    directory = Path(directory)
+    _check_folder(directory, ("config.json", "model.safetensors"), "Grounding DINO checkpoint")
+    detector = GroundingDinoForObjectDetection.from_pretrained(str(directory), local_files_only=True)
+    return detector.requires_grad_(True)
+
+
+def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
+    """The BERT tokenizer saved in a local folder (``vocab.txt`` or ``tokenizer.json``)."""
+    directory = Path(directory)
+    if not _has_tokenizer(directory):
+        raise GroPromptError("tokenizer files (vocab.txt or tokenizer.json) not found", path=directory,
+                             fix="give the local folder of the text backbone's tokenizer, e.g. bert-base-uncased")
+    return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+
+
+def build_prompter(
+    size: str,
+    checkpoint: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
+) -> Prompter:
+    """The prompter of a named size, on CPU, in eval mode (training code calls ``.train()``).
+
+    Args:
+        size: a name of :data:`~groprompt.prompting.config.PROMPTER_SIZES`.
+        checkpoint: None (random init; a size whose text backbone ships in a package, ``tiny``, loads it), a
+            Hugging Face folder (``config.json`` + ``model.safetensors``), or an original IDEA-Research ``.pth``.
+        tokenizer_dir: the tokenizer folder; defaults to the HF checkpoint folder if it holds one, else the
+            size's bundled text folder.
+    """
+    spec = prompter_size(size)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise GroPromptError("prompter checkpoint not found", path=checkpoint,
+                             fix="give a Hugging Face Grounding DINO folder or an original .pth file")
+    bundled = spec.bundled_text_dir() if spec.bundled_text_dir else None
+    folder = Path(checkpoint) if checkpoint is not None and Path(checkpoint).is_dir() else None
+    if tokenizer_dir is None:
+        tokenizer_dir = folder if folder is not None and _has_tokenizer(folder) else bundled
+    if tokenizer_dir is None:
+        raise GroPromptError(f"prompter size {size!r} needs a tokenizer folder", path=checkpoint,
+                             fix="set the prompter's tokenizer to the local bert-base-uncased folder")
+    tokenizer = load_tokenizer(tokenizer_dir)  # before the weights: a missing tokenizer fails fast
+    if folder is not None:
+        detector = load_hf_detector(folder)
+    else:
+        detector = build_detector(size)
+        if checkpoint is not None:
+            load_original_weights(detector, checkpoint)
+        elif bundled is not None:
+            load_text_backbone(detector, bundled)
+    prompter = Prompter(detector, tokenizer, shortest_edge=spec.shortest_edge, longest_edge=spec.longest_edge)
+    return prompter.eval()
