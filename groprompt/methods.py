@@ -38,7 +38,7 @@ from groprompt.data.model import Expression, FrameAnnotation, Video
 from groprompt.errors import GroPromptError
 
 ENTRY_POINT_GROUP = "groprompt.methods"
-BUILTIN_METHODS: tuple[str, ...] = ()
+BUILTIN_METHODS: tuple[str, ...] = ("groprompt.groprompt_method:GroPrompt",)
 """Methods that ship with the harness, as ``module:Class`` (imported lazily: they pull in torch)."""
 
 
@@ -158,16 +158,41 @@ class Registry:
         """Instantiate method ``name`` with ``options``, checked against its ``__init__`` signature first."""
         cls = self.get(name)
         options = dict(options or {})
-        parameters = inspect.signature(cls.__init__).parameters
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        valid = [p for p in parameters if p != "self" and parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
-        unknown = sorted(set(options) - set(valid))
-        if unknown and not accepts_any:
-            raise GroPromptError(
-                f"method {name!r} has no option(s) {', '.join(unknown)}; valid: {', '.join(valid) or 'none'}",
-                fix="correct the option names in the config's method section",
-            )
+        check_options(cls, options)
         return cls(**options)
+
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _init_parameters(cls: type[Method]) -> list[inspect.Parameter]:
+    """The parameters of ``cls.__init__`` after ``self``; none for a class that inherits ``object.__init__``."""
+    if cls.__init__ is object.__init__:
+        return []
+    return list(inspect.signature(cls.__init__).parameters.values())[1:]
+
+
+def check_options(cls: type[Method], options: Mapping[str, Any]) -> None:
+    """Raise a named error for option names ``cls.__init__`` does not take, or required parameters ``options``
+    lacks; called before anything is loaded. A method without its own ``__init__`` takes no options."""
+    parameters = _init_parameters(cls)
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    valid = [p.name for p in parameters if p.kind not in _VARIADIC]
+    unknown = sorted(set(options) - set(valid))
+    if unknown and not accepts_any:
+        raise GroPromptError(f"method {cls.name!r} has no option(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(valid) or 'none'}",
+                             fix="correct the option names (--option key=value, or the config's method options)")
+    missing = [p.name for p in parameters
+               if p.kind not in _VARIADIC and p.default is inspect.Parameter.empty and p.name not in options]
+    if missing:
+        raise GroPromptError(f"method {cls.name!r} needs option(s) {', '.join(missing)}",
+                             fix=" ".join(f"--option {name}=VALUE" for name in missing))
+
+
+def accepts_option(cls: type[Method], name: str) -> bool:
+    """Whether ``cls.__init__`` has a parameter called ``name``."""
+    return any(p.name == name and p.kind not in _VARIADIC for p in _init_parameters(cls))
 
 
 def _methods_in_module(module: object) -> list[type[Method]]:

@@ -1,0 +1,36 @@
+"""GT box + SAM (Table 6): the upper bound of any box prompter with this segmentor.
+
+Each frame's box is the tight box of the referred object's ground-truth mask; where the object is absent from the
+frame (or the frame has no annotation) there is no box, hence an empty mask (method_spec §7). The method is an
+oracle (``uses_ground_truth``): ``groprompt infer`` refuses it on a split without ground truth before any work.
+
+    groprompt infer --method gt-box-sam --dataset-kind refdavis --data ROOT --split valid ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from groprompt.data.model import Expression, FrameAnnotation, tight_box
+from groprompt.methods import FrameOutput, Method
+
+
+class GTBoxSAM(Method):
+    """The tight box (xyxy pixels, exclusive ends) of the ground-truth mask; None where the object is absent."""
+
+    name = "gt-box-sam"
+    description = "GT box + SAM: the tight box of the ground-truth mask, empty mask where absent (upper bound)."
+    uses_ground_truth = True
+
+    def predict(self, frame: np.ndarray, index: int, expressions: Sequence[Expression],
+                ground_truth: FrameAnnotation | None = None) -> list[FrameOutput]:
+        return [FrameOutput(box=self._box(ground_truth, expression.obj_id)) for expression in expressions]
+
+    @staticmethod
+    def _box(ground_truth: FrameAnnotation | None, obj_id: int) -> np.ndarray | None:
+        mask = ground_truth.masks.get(obj_id) if ground_truth is not None else None
+        if mask is None or not mask.any():
+            return None
+        return tight_box(mask)

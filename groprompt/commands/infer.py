@@ -1,0 +1,89 @@
+"""``groprompt infer``: run one method over a dataset split and write boxes, masks and the evaluation layout."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "infer"
+HELP = "Run one method over a dataset split: a box per frame and expression, SAM masks, PNGs for evaluation."
+
+_EPILOG = """\
+Outputs under --out: boxes/<video>.csv (exp_id, frame, x0, y0, x1, y1, score; pixels, empty = no box),
+masks/<video>.json (RLE per expression per frame), Annotations/<video>/<exp_id>/<frame>.png (0/255; pass
+Annotations as `groprompt evaluate --pred`), done/<video>.json (written last; finished videos are skipped on a
+rerun), run_stats.json, and with --submission submission.zip (the Ref-YouTube-VOS server's archive).
+A folder holding results of another method, options, split or segmentor is refused."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EPILOG
+    parser.add_argument("--method", required=True, help="method name (`groprompt methods` lists them)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a method option, typed by the method's signature (repeatable), e.g. "
+                             "--option checkpoint=ckpt/prompter --option size=tiny")
+    parser.add_argument("--dataset-kind", required=True, help="dataset reader: refytvos, refdavis, a2d, jhmdb")
+    parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
+    parser.add_argument("--split", required=True, help="split to run on (e.g. valid)")
+    parser.add_argument("--segmentor", type=Path, default=None,
+                        help="SAM checkpoint: an official sam_vit_{b,l,h}_*.pth or a groprompt SAM file "
+                             "(required unless the method outputs masks itself)")
+    parser.add_argument("--segmentor-variant", default=None,
+                        help="expected SAM size (vit_b, vit_l, vit_h, tiny); a checkpoint of another size is an "
+                             "error (default: the size stored in or detected from the file)")
+    parser.add_argument("--segmentor-dtype", choices=("fp32", "bf16"), default="fp32",
+                        help="SAM compute precision (part of the embedding-cache key)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder of SAM image embeddings shared by methods and jobs (default: memory only)")
+    parser.add_argument("--submission", action="store_true",
+                        help="also write OUT/submission.zip (Annotations/<video>/<exp_id>/<frame>.png)")
+    parser.add_argument("--baselines-dir", default="baselines",
+                        help="folder of baseline modules to discover (default: ./baselines)")
+    parser.add_argument("--device", default="cpu",
+                        help="device of the segmentor, and of the method if it has a `device` option not given "
+                             "with --option (default: cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from groprompt.data.registry import open_dataset
+    from groprompt.inference import check_method_fits, parse_option_pairs, run_inference, typed_options
+    from groprompt.methods import accepts_option, check_options, discover_methods
+
+    registry = discover_methods(args.baselines_dir)
+    cls = registry.get(args.method)
+    options = typed_options(cls, parse_option_pairs(args.option))
+    check_options(cls, options)
+    dataset = open_dataset(args.dataset_kind, args.data, args.split)
+    check_method_fits(cls, dataset, has_segmentor=args.segmentor is not None or cls.outputs_masks)
+    segmentor = None if cls.outputs_masks else _segmentor(args)
+    created = dict(options)
+    if accepts_option(cls, "device") and "device" not in created:
+        created["device"] = args.device
+    method = registry.create(args.method, created)
+
+    stats = run_inference(method, dataset, args.out, segmentor=segmentor, options=options,
+                          submission=args.submission)
+    cache = stats["segmentor_cache"]
+    print(f"{args.method} on {dataset.name} {dataset.split}: {stats['videos_run']} videos run, "
+          f"{stats['videos_skipped']} already done; {stats['frames']} frames, {stats['expression_frames']} "
+          f"expression-frames in {stats['seconds']:.1f} s")
+    if cache is not None:
+        print(f"SAM image encoder passes {cache['encoder_passes']}, cache hits {cache['memory_hits']} memory + "
+              f"{cache['disk_hits']} disk, distinct frames {cache['distinct_frames']}")
+    print(f"wrote {args.out}" + (f" and {args.out / 'submission.zip'}" if args.submission else ""))
+    return 0
+
+
+def _segmentor(args: argparse.Namespace):
+    """The frozen SAM of ``--segmentor`` with its embedding cache, on ``--device``."""
+    from groprompt.groprompt_method import resolve_device
+    from groprompt.segmentation import EmbeddingCache, Segmentor, build_sam, load_sam
+
+    device = resolve_device(args.device)
+    if args.segmentor_variant is None:
+        sam, _ = load_sam(args.segmentor)
+    else:
+        sam = build_sam(args.segmentor_variant, args.segmentor)
+    return Segmentor(sam, device=device, dtype=args.segmentor_dtype, cache=EmbeddingCache(args.cache))

@@ -1,0 +1,149 @@
+"""GroPrompt, and the shared code of every method whose boxes come from a Grounding-DINO prompter.
+
+:class:`PrompterMethod` loads a prompter checkpoint (:func:`groprompt.prompting.build_prompter`) and returns, per
+frame and expression, the box of the query of highest confidence, with no score threshold (method_spec §1, §7:
+RVOS always has one referent). It is online (§6): a frame's boxes depend on that frame and the sentences only, and
+the expressions of a frame go through the prompter together, ``batch_size`` sentences per forward pass.
+
+The rows of Table 6 that use a prompter differ only in the checkpoint they load (§7): :class:`GroPrompt` a
+fine-tuned prompter (L_box only, or L_box + L_contra), ``baselines/grounded_sam.py`` the pre-trained grounder
+zero-shot. Heavy libraries are imported when a method is created, so listing methods stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from groprompt.data.model import Expression, FrameAnnotation
+from groprompt.errors import GroPromptError
+from groprompt.methods import FrameOutput, Method
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import GroundingDinoConfig
+
+    from groprompt.prompting import Prompter
+
+
+class PrompterMethod(Method):
+    """Top-1 box of a Grounding-DINO prompter per frame and expression (method_spec §1, §7).
+
+    Args:
+        checkpoint: the prompter's weights: a Hugging Face folder (``config.json`` + ``model.safetensors``, as
+            ``save_pretrained`` writes it) or an original IDEA-Research ``.pth``.
+        size: the prompter size the checkpoint was made for (``swin-t``, ``swin-b``, ``tiny``); it also fixes the
+            frame resize. A folder holding another size is an error.
+        tokenizer: folder of the text backbone's tokenizer, if neither the checkpoint folder nor the size has one.
+        device: where the prompter runs (``cpu``, ``cuda``, ``cuda:1``).
+        batch_size: sentences (copies of the frame) per forward pass.
+    """
+
+    def __init__(self, checkpoint: Path, size: str = "swin-t", tokenizer: Path | None = None, device: str = "cpu",
+                 batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise GroPromptError(f"method {self.name!r}: batch_size must be >= 1, got {batch_size}",
+                                 fix="pass --option batch_size=8 (or any positive number)")
+        self.batch_size = batch_size
+        self.prompter = load_prompter(checkpoint, size, tokenizer, device)
+
+    def predict(self, frame: np.ndarray, index: int, expressions: Sequence[Expression],
+                ground_truth: FrameAnnotation | None = None) -> list[FrameOutput]:
+        boxes, scores = self.top1_boxes(frame, [expression.text for expression in expressions])
+        return [FrameOutput(box=box, score=float(score)) for box, score in zip(boxes, scores, strict=True)]
+
+    def top1_boxes(self, frame: np.ndarray, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The top-1 box of each sentence on one frame.
+
+        Args:
+            frame: ``(H, W, 3) uint8`` RGB.
+            sentences: the referring expressions (normalised by the prompter).
+        Returns:
+            ``(K, 4)`` float32 ``(x0, y0, x1, y1)`` pixels of the frame and ``(K,)`` float32 confidences in [0, 1].
+        """
+        import torch
+
+        from groprompt.boxes import normalized_cxcywh_to_pixel_xyxy
+        from groprompt.prompting import preprocess_frames
+
+        if not sentences:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        height, width = frame.shape[:2]
+        prompter = self.prompter
+        # The frame is preprocessed once and its batch made by broadcasting, not by copying K frames. np.array
+        # copies: frames read by PIL are read-only, which torch.as_tensor warns about.
+        pixels = preprocess_frames(np.array(frame[None]), prompter.shortest_edge, prompter.longest_edge)
+        pixels = pixels.to(prompter.device)
+        boxes, scores = [], []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), self.batch_size):
+                chunk = list(sentences[start:start + self.batch_size])
+                output = prompter(pixels.expand(len(chunk), -1, -1, -1), chunk)
+                boxes.append(output.top_box.float().cpu())
+                scores.append(output.top_score.float().cpu())
+        pixel_boxes = normalized_cxcywh_to_pixel_xyxy(torch.cat(boxes).numpy(), width, height)
+        return pixel_boxes.astype(np.float32), torch.cat(scores).numpy().astype(np.float32)
+
+
+class GroPrompt(PrompterMethod):
+    """GroPrompt (Table 6): a prompter fine-tuned with L_box (and L_contra) on video clips, top-1 box per frame."""
+
+    name = "groprompt"
+    description = "GroPrompt: the fine-tuned Grounding-DINO prompter's top-1 box per frame, segmented by SAM."
+
+
+def load_prompter(checkpoint: Path, size: str, tokenizer: Path | None, device: str) -> Prompter:
+    """A prompter of ``size`` from ``checkpoint`` on ``device``, in eval mode, for inference.
+
+    Raises :class:`GroPromptError` for a missing checkpoint, an unusable device, or a checkpoint folder of another
+    size (the loaders of :mod:`groprompt.prompting` report other problems: missing files, wrong shapes).
+    """
+    from groprompt.prompting import build_prompter, prompter_config
+
+    path = Path(checkpoint)
+    if not path.exists():
+        raise GroPromptError("prompter checkpoint not found", path=path,
+                             fix="pass --option checkpoint=PATH: a Hugging Face folder or an original .pth")
+    target = resolve_device(device)
+    prompter = build_prompter(size, path, tokenizer)
+    expected, found = _shape_summary(prompter_config(size)), _shape_summary(prompter.detector.config)
+    differences = [f"{key}: file {found[key]}, size {size!r} {expected[key]}" for key in expected
+                   if expected[key] != found[key]]
+    if differences:
+        raise GroPromptError(f"the prompter checkpoint is not of size {size!r} ({'; '.join(differences)})",
+                             path=path, fix="set --option size= to the size the checkpoint was trained with")
+    # Eval mode only: inference runs under torch.inference_mode, so requires_grad is irrelevant here (and setting
+    # it False everywhere makes Prompter.train recurse through freezing.keep_frozen_parts_in_eval).
+    return prompter.to(target).eval()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device(name)``, or a named error for a malformed name or a CUDA device on a machine without one."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise GroPromptError(f"unknown device {name!r} ({error})", fix="use cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GroPromptError(f"device {name!r} requested but no CUDA device is available",
+                             fix="pass --device cpu (or --option device=cpu)")
+    return device
+
+
+def _shape_summary(config: GroundingDinoConfig) -> dict[str, object]:
+    """The fields that tell prompter sizes apart (backbone, widths, depths, queries)."""
+    backbone = config.backbone_config
+    return {
+        "backbone": getattr(backbone, "model_type", None),
+        "backbone widths": getattr(backbone, "embed_dim", None) or list(getattr(backbone, "hidden_sizes", []) or []),
+        "backbone depths": list(getattr(backbone, "depths", []) or []),
+        "text width": config.text_config.hidden_size,
+        "d_model": config.d_model,
+        "encoder layers": config.encoder_layers,
+        "decoder layers": config.decoder_layers,
+        "queries": config.num_queries,
+    }

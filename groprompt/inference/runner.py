@@ -1,0 +1,211 @@
+"""Run one method over a dataset split: boxes per frame and expression, the frozen segmentor's masks, files.
+
+Per video, frames in order (method_spec §6, online): the method is started with a :class:`VideoHeader` (or, if it
+declares itself offline, the :class:`Video`, whose ground truth is removed unless the method is an oracle), then
+asked for every expression's box on each frame in turn. The segmentor turns a frame's boxes into masks with one
+image embedding per frame, shared by all its expressions and, through the embedding cache, by every method and
+process that uses the same cache folder. A frame where every box is missing is not embedded at all. A missing box
+(None) gives an empty mask (§7). Methods with ``outputs_masks`` skip the segmentor.
+
+Cache keys: ``<dataset>/<split>/<video>/<frame>@<digest>``, where the digest hashes the bytes of the frame's file
+(for a video container, the container's). The names alone would let a regenerated dataset (SynRVOS with another
+seed, at the same path) be served the old frames' embeddings; hashing file bytes costs a read of a file that is
+decoded anyway, and no decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm import tqdm
+
+from groprompt.data.model import Dataset, FrameAnnotation, Video
+from groprompt.errors import GroPromptError
+from groprompt.files import atomic_write_text
+from groprompt.inference.outputs import OutputLayout, VideoWriter, check_identity, is_done, write_submission
+from groprompt.methods import FrameOutput, Method, VideoHeader
+
+if TYPE_CHECKING:
+    from groprompt.segmentation import Segmentor
+
+
+def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segmentor: bool) -> None:
+    """Refuse, before any work, a run that cannot complete: an empty split, an oracle on a split without ground
+    truth (or with expressions that name no object), or a box method without a segmentor."""
+    if not dataset.videos:
+        raise GroPromptError(f"split {dataset.split!r} has no videos", dataset=dataset.name, path=dataset.root,
+                             fix="check the dataset root and split")
+    if method.uses_ground_truth:
+        lacking = [video.name for video in dataset if not video.has_annotations]
+        if lacking:
+            raise GroPromptError(
+                f"method {method.name!r} reads the ground truth, but {len(lacking)} videos of this split have none "
+                f"(first {lacking[0]})", dataset=dataset.name, path=dataset.root,
+                fix="run it on a split with annotations (e.g. train, or Ref-DAVIS17 valid)")
+        unbound = [(v.name, e.exp_id) for v, e in dataset.expressions() if e.obj_id is None]
+        if unbound:
+            raise GroPromptError(f"method {method.name!r} needs each expression's object, but "
+                                 f"{len(unbound)} expressions name none", dataset=dataset.name,
+                                 video=unbound[0][0], expression=unbound[0][1],
+                                 fix="use a split whose expressions carry obj_id")
+    if not method.outputs_masks and not has_segmentor:
+        raise GroPromptError(f"method {method.name!r} outputs boxes and needs a segmentor",
+                             fix="pass --segmentor with a SAM checkpoint")
+
+
+def run_identity(method_name: str, options: Mapping[str, Any], dataset: Dataset,
+                 segmentor: Segmentor | None) -> dict[str, Any]:
+    """What must match for a finished video of an earlier run to be reused (stored in its done marker)."""
+    return {
+        "method": method_name,
+        "options": {key: _json_value(value) for key, value in sorted(options.items())},
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "segmentor": segmentor.fingerprint if segmentor is not None else None,
+    }
+
+
+def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmentor: Segmentor | None,
+                  options: Mapping[str, Any] | None = None, submission: bool = False,
+                  progress: bool = True) -> dict[str, Any]:
+    """Run ``method`` over every video of ``dataset`` and write the files of :mod:`groprompt.inference.outputs`.
+
+    Videos already finished by a run of the same identity are skipped. Returns the statistics also written to
+    ``run_stats.json``: the run's identity (method, options, dataset, split, segmentor fingerprint), videos (all,
+    run, skipped), frames, expressions and expression-frames processed, seconds (total, in the method, in the
+    segmentor) and this run's embedding-cache counters (encoder passes, memory and disk hits, distinct frames).
+
+    Args:
+        method: an instantiated method.
+        dataset: the split to run on.
+        out: the output folder.
+        segmentor: the frozen SAM (None only for ``outputs_masks`` methods).
+        options: the options the method was created with (recorded, and part of the run's identity).
+        submission: also write ``submission.zip`` (Ref-YouTube-VOS server format).
+        progress: show a progress bar over videos.
+    """
+    check_method_fits(method, dataset, segmentor is not None)
+    layout = OutputLayout(Path(out))
+    identity = run_identity(method.name, options or {}, dataset, segmentor)
+    check_identity(layout, identity)
+    counts = {"videos": len(dataset), "videos_run": 0, "videos_skipped": 0, "frames": 0, "expressions": 0,
+              "expression_frames": 0}
+    clock = {"method_seconds": 0.0, "segmentor_seconds": 0.0}
+    cache_before = segmentor.cache.stats.as_dict() if segmentor is not None else {}
+    start = time.perf_counter()
+    for video in tqdm(dataset.videos, desc=f"infer {method.name}", unit="video", disable=not progress):
+        if is_done(layout, video, identity):
+            counts["videos_skipped"] += 1
+            continue
+        writer = VideoWriter(layout, video)
+        _run_video(method, video, segmentor, writer, clock)
+        writer.finish(identity)
+        counts["videos_run"] += 1
+        counts["frames"] += video.num_frames
+        counts["expressions"] += len(video.expressions)
+        counts["expression_frames"] += video.num_frames * len(video.expressions)
+    cache = None
+    if segmentor is not None:  # this run's share of counters that a shared cache object accumulates
+        cache = {key: value - cache_before[key] for key, value in segmentor.cache.stats.as_dict().items()}
+    stats = {**identity, **counts, "seconds": time.perf_counter() - start, **clock, "segmentor_cache": cache}
+    atomic_write_text(layout.run_stats, json.dumps(stats, indent=1))
+    if submission:
+        write_submission(layout, dataset.videos)
+    return stats
+
+
+def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer: VideoWriter,
+               clock: dict[str, float]) -> None:
+    """Every frame of one video, in order: the method's outputs, checked, then masks, then the writer."""
+    if not video.expressions:
+        return
+    if method.online:
+        method.start(VideoHeader.of(video))
+    else:
+        method.start(video if method.uses_ground_truth else dataclasses.replace(video, annotations=None))
+    annotated = video.annotated_frames() if method.uses_ground_truth else None
+    digests: dict[Path, str] = {}
+    for index in range(video.num_frames):
+        frame = video.read_frame(index)
+        truth: FrameAnnotation | None = None
+        if annotated is not None and annotated[index]:
+            truth = video.annotation(index)
+        tick = time.perf_counter()
+        outputs = method.predict(frame, index, video.expressions, truth)
+        clock["method_seconds"] += time.perf_counter() - tick
+        boxes, scores, masks = _checked(outputs, method, video, index, frame.shape[:2])
+        if masks is None:
+            tick = time.perf_counter()
+            masks = _segment(segmentor, frame, boxes, _frame_key(video, index, digests))
+            clock["segmentor_seconds"] += time.perf_counter() - tick
+        writer.add_frame(index, boxes, scores, masks)
+
+
+def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index: int,
+             size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A method's outputs for one frame as ``(K, 4)`` boxes (nan rows: none), ``(K,)`` scores and, for
+    ``outputs_masks`` methods, ``(K, H, W)`` bool masks; a named error for anything malformed."""
+    expressions = video.expressions
+    where = {"video": video.name, "frame": video.frame_names[index]}
+    if not isinstance(outputs, Sequence) or len(outputs) != len(expressions):
+        found = len(outputs) if isinstance(outputs, Sequence) else type(outputs).__name__
+        raise GroPromptError(f"method {method.name!r} returned {found} outputs for {len(expressions)} expressions",
+                             fix="return one FrameOutput per expression, in order", **where)
+    boxes = np.full((len(expressions), 4), np.nan)
+    scores = np.full(len(expressions), np.nan)
+    masks = np.zeros((len(expressions), *size), dtype=bool) if method.outputs_masks else None
+    for k, (expression, output) in enumerate(zip(expressions, outputs, strict=True)):
+        here = {**where, "expression": expression.exp_id}
+        if not isinstance(output, FrameOutput):
+            raise GroPromptError(f"method {method.name!r} returned a {type(output).__name__}, not a FrameOutput",
+                                 fix="return groprompt.methods.FrameOutput objects", **here)
+        if output.box is not None:
+            box = np.asarray(output.box, dtype=float)
+            if box.shape != (4,) or not np.isfinite(box).all():
+                raise GroPromptError(f"method {method.name!r} returned the box {output.box!r}; expected 4 finite "
+                                     "numbers (x0, y0, x1, y1) in pixels", fix="return box=None for no box", **here)
+            boxes[k] = box
+        scores[k] = float(output.score) if output.score is not None else math.nan
+        if masks is not None:
+            mask = np.asarray(output.mask) if output.mask is not None else None
+            if mask is None or mask.shape != size or mask.dtype != bool:
+                found = "no mask" if mask is None else f"a {mask.dtype} mask of shape {mask.shape}"
+                raise GroPromptError(f"method {method.name!r} outputs masks but returned {found}; expected "
+                                     f"({size[0]}, {size[1]}) bool", fix="return a bool mask of the frame's size",
+                                     **here)
+            masks[k] = mask
+    return boxes, scores, masks
+
+
+def _segment(segmentor: Segmentor, frame: np.ndarray, boxes: np.ndarray, key: str) -> np.ndarray:
+    """``(K, H, W)`` bool masks of the frame's boxes; a frame without any box is not embedded."""
+    if not np.isfinite(boxes).all(axis=1).any():
+        return np.zeros((len(boxes), *frame.shape[:2]), dtype=bool)
+    return segmentor.segment_frames([frame], [boxes], [key])[0]
+
+
+def _frame_key(video: Video, index: int, digests: dict[Path, str]) -> str:
+    """The embedding-cache key of a frame: its names plus a digest of its file's bytes (module docstring)."""
+    path = video.frame_paths[index]
+    if path not in digests:
+        digests[path] = hashlib.blake2b(path.read_bytes(), digest_size=12).hexdigest()
+    return f"{video.dataset}/{video.split}/{video.name}/{video.frame_names[index]}@{digests[path]}"
+
+
+def _json_value(value: Any) -> Any:
+    """Option values as JSON can hold them (paths as strings)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return str(value)
