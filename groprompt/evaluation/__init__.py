@@ -13,10 +13,10 @@ from groprompt.evaluation.protocols import (
     score_label_maps,
 )
 from groprompt.evaluation.runner import score_plan
-from groprompt.evaluation.summary import per_object_table, summary_table
+from groprompt.evaluation.summary import kind_summary_table, per_object_table, summary_table
 
 __all__ = [
     "LAYOUTS", "PROTOCOLS", "EvaluationPlan", "ObjectScore", "VideoJob", "VideoTruth", "detect_layout",
-    "match_predictions", "per_object_table", "plan_evaluation", "score_expression", "score_label_maps",
-    "score_plan", "summary_table",
+    "kind_summary_table", "match_predictions", "per_object_table", "plan_evaluation", "score_expression",
+    "score_label_maps", "score_plan", "summary_table",
 ]

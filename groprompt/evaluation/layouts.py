@@ -11,7 +11,9 @@ Layouts (``datasets.md``):
 * ``refdavis``: ``<pred>/anno_0 .. anno_3/<video>/<frame>.png``, one folder per Ref-DAVIS17 expression set
   (annotator 1 first-frame, annotator 1 full-video, annotator 2 first-frame, annotator 2 full-video).
 * ``per-expression``: ``<pred>/<video>/<exp_id>/<frame>.png`` binary masks (0 background, non-zero object), with
-  ``meta_expressions.json`` mapping each expression to its object.
+  ``meta_expressions.json`` mapping each expression to its object (and, for SynRVOS, giving its ``kind``).
+  Optionally the predicted boxes too: ``<boxes>/<video>.csv`` as ``groprompt infer`` writes them (exp_id, frame,
+  x0, y0, x1, y1, score), read here, aligned to the ground-truth frames, for the box IoU (Table 6 "Box").
 
 The ground truth is always ``<gt>/<video>/<frame>.png`` palette label maps (value = object id, 255 void); its PNGs
 define the frames that are scored.
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from groprompt.data.model import VOID_LABEL
@@ -50,16 +53,29 @@ class Prediction:
             scored as an empty mask.
         expression: the expression id (per-expression layout); ``None`` for whole-video label maps.
         obj_id: the object the expression refers to (per-expression layout).
+        kind: the expression's kind where the expressions file gives one (SynRVOS: appearance, location, motion).
+        boxes: ``(T, 4) float64`` predicted ``(x0, y0, x1, y1)`` pixel boxes, one row per ground-truth frame, nan
+            rows where the method gave no box; ``None`` when no boxes were given to the evaluation.
     """
 
     set_name: str
     paths: tuple[Path | None, ...]
     expression: str | None = None
     obj_id: int | None = None
+    kind: str | None = None
+    boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def missing_frames(self) -> int:
         return sum(path is None for path in self.paths)
+
+
+@dataclass(frozen=True)
+class ExpressionTarget:
+    """What ``meta_expressions.json`` says of one expression: its object, and its kind where it has one."""
+
+    obj_id: int
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,13 +127,19 @@ def plan_evaluation(
     layout: str = "auto",
     expressions: str | Path | None = None,
     allow_missing: bool = False,
+    boxes: str | Path | None = None,
 ) -> EvaluationPlan:
     """Validate the prediction and ground-truth folders and plan the scoring, without decoding any pixel.
 
+    Args:
+        boxes: the ``boxes/`` folder of ``groprompt infer`` (per-expression layout only): each expression's
+            predicted boxes are read now and scored against the tight boxes of its ground-truth masks.
+
     Raises:
         GroPromptError: a missing folder, video, frame or ``meta_expressions.json``; a PNG that is unreadable,
-            truncated, not a label map (RGB) or of a size other than the ground truth's. With ``allow_missing``,
-            a missing prediction video or frame is planned as an empty mask instead.
+            truncated, not a label map (RGB) or of a size other than the ground truth's; a missing or malformed
+            boxes file, expression or frame. With ``allow_missing``, a missing prediction video or frame is
+            planned as an empty mask (and a missing box as no box) instead.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     for role, folder in (("prediction", pred_dir), ("ground-truth", gt_dir)):
@@ -127,6 +149,14 @@ def plan_evaluation(
         layout = detect_layout(pred_dir)
     if layout not in LAYOUTS:
         raise GroPromptError(f"unknown layout {layout!r}", fix=f"use one of: auto, {', '.join(LAYOUTS)}")
+    if boxes is not None:
+        if layout != "per-expression":
+            raise GroPromptError(
+                f"box IoU is scored per expression, but the predictions are in the {layout} layout",
+                path=pred_dir, fix="leave out --boxes, or evaluate groprompt infer's Annotations folder")
+        if not Path(boxes).is_dir():
+            raise GroPromptError("boxes folder does not exist", path=boxes,
+                                 fix="pass the boxes/ folder that groprompt infer wrote")
     warnings: list[str] = []
     if layout == "per-expression":
         if expressions is None:
@@ -134,7 +164,8 @@ def plan_evaluation(
                 "the per-expression layout needs the expressions file that maps each expression to its object",
                 path=pred_dir, fix="pass --expressions path/to/meta_expressions.json",
             )
-        jobs = _plan_per_expression(pred_dir, gt_dir, Path(expressions), allow_missing, warnings)
+        jobs = _plan_per_expression(pred_dir, gt_dir, Path(expressions), allow_missing, warnings,
+                                    Path(boxes) if boxes is not None else None)
         return EvaluationPlan(layout, (SINGLE_SET,), jobs, warnings)
     set_roots = {SINGLE_SET: pred_dir} if layout == "davis" else _refdavis_sets(pred_dir, warnings)
     gt_videos = _gt_videos(gt_dir, _subdirs(gt_dir))
@@ -243,15 +274,19 @@ def check_label_png(path: Path, shape: tuple[int, int] | None = None, *, video: 
     return height, width
 
 
-def read_expressions(path: Path) -> dict[str, dict[str, int]]:
-    """Read ``meta_expressions.json`` as ``{video: {exp_id: obj_id}}``; a named error if malformed."""
+def read_expressions(path: Path) -> dict[str, dict[str, ExpressionTarget]]:
+    """Read ``meta_expressions.json`` as ``{video: {exp_id: ExpressionTarget}}``; a named error if malformed.
+
+    An entry's optional ``kind`` (SynRVOS's own key, absent from the real datasets) must be a string.
+    """
     if not path.is_file():
         raise GroPromptError("expressions file is missing", path=path,
                              fix="pass --expressions with the meta_expressions.json of the evaluated split")
     try:
         videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
         result = {
-            str(video): {str(exp_id): int(entry["obj_id"]) for exp_id, entry in info["expressions"].items()}
+            str(video): {str(exp_id): ExpressionTarget(int(entry["obj_id"]), entry.get("kind"))
+                         for exp_id, entry in info["expressions"].items()}
             for video, info in videos.items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -260,15 +295,52 @@ def read_expressions(path: Path) -> dict[str, dict[str, int]]:
             fix='expected {"videos": {<video>: {"expressions": {<exp_id>: {"exp": ..., "obj_id": <id>}}}}}',
         ) from None
     for video, table in result.items():
-        for exp_id, obj_id in table.items():
-            if not 0 < obj_id < VOID_LABEL:
-                raise GroPromptError(f"obj_id {obj_id} is not an object label (1..254)", video=video,
+        for exp_id, target in table.items():
+            if not 0 < target.obj_id < VOID_LABEL:
+                raise GroPromptError(f"obj_id {target.obj_id} is not an object label (1..254)", video=video,
                                      expression=exp_id, path=path, fix="correct the expressions file")
+            if target.kind is not None and not isinstance(target.kind, str):
+                raise GroPromptError(f"kind {target.kind!r} is not a string", video=video, expression=exp_id,
+                                     path=path, fix="correct the expressions file")
     return result
 
 
+def _video_boxes(boxes_dir: Path, video: str, allow_missing: bool) -> dict[str, tuple[list[str], np.ndarray]]:
+    """``exp_id -> (frame names, (N, 4) boxes)`` of a video's boxes CSV; empty if it is missing and allowed."""
+    from groprompt.inference.outputs import read_boxes
+
+    path = boxes_dir / f"{video}.csv"
+    if not path.is_file() and allow_missing:
+        return {}
+    try:
+        return {exp: (frames, boxes) for exp, (frames, boxes, _) in read_boxes(path).items()}
+    except GroPromptError as error:
+        raise GroPromptError(error.problem, video=video, path=path, fix=error.fix) from None
+
+
+def _aligned_boxes(found: tuple[list[str], np.ndarray] | None, gt_paths: Sequence[Path], allow_missing: bool, *,
+                   video: str, expression: str, path: Path) -> np.ndarray:
+    """``(T, 4)`` predicted boxes in ground-truth frame order; nan rows for frames without one (if allowed)."""
+    fix = "rerun groprompt infer to complete the boxes, or pass --allow-missing to score missing boxes as 0"
+    aligned = np.full((len(gt_paths), 4), np.nan)
+    if found is None:
+        if allow_missing:
+            return aligned
+        raise GroPromptError("the boxes file has no rows for this expression", video=video, expression=expression,
+                             path=path, fix=fix)
+    rows = {frame: index for index, frame in enumerate(found[0])}
+    for t, gt_path in enumerate(gt_paths):
+        if gt_path.stem in rows:
+            aligned[t] = found[1][rows[gt_path.stem]]
+        elif not allow_missing:
+            raise GroPromptError("the boxes file has no row for this frame", video=video, expression=expression,
+                                 frame=gt_path.stem, path=path, fix=fix)
+    return aligned
+
+
 def _plan_per_expression(
-    pred_dir: Path, gt_dir: Path, expressions: Path, allow_missing: bool, warnings: list[str]
+    pred_dir: Path, gt_dir: Path, expressions: Path, allow_missing: bool, warnings: list[str],
+    boxes_dir: Path | None = None,
 ) -> list[VideoJob]:
     table = read_expressions(expressions)
     for video in table:
@@ -281,14 +353,18 @@ def _plan_per_expression(
                  for video in _subdirs(gt_dir) if video not in table]
     jobs = []
     for video, (gt_paths, shape) in gt_videos.items():
-        predictions = tuple(
-            Prediction(SINGLE_SET,
-                       _prediction_paths(pred_dir / video / exp_id, gt_paths, shape, allow_missing, video=video,
-                                         expression=exp_id),
-                       expression=exp_id, obj_id=obj_id)
-            for exp_id, obj_id in table[video].items()
-        )
-        jobs.append(VideoJob(video, gt_paths, shape, predictions))
+        video_boxes = _video_boxes(boxes_dir, video, allow_missing) if boxes_dir is not None else None
+        predictions = []
+        for exp_id, target in table[video].items():
+            paths = _prediction_paths(pred_dir / video / exp_id, gt_paths, shape, allow_missing, video=video,
+                                      expression=exp_id)
+            boxes = None
+            if video_boxes is not None:
+                boxes = _aligned_boxes(video_boxes.get(exp_id), gt_paths, allow_missing, video=video,
+                                       expression=exp_id, path=boxes_dir / f"{video}.csv")
+            predictions.append(Prediction(SINGLE_SET, paths, expression=exp_id, obj_id=target.obj_id,
+                                          kind=target.kind, boxes=boxes))
+        jobs.append(VideoJob(video, gt_paths, shape, tuple(predictions)))
         warnings += [f"prediction folder {pred_dir / video / name} is not an expression of {video}; ignored"
                      for name in _subdirs(pred_dir / video) if name not in table[video]]
     warnings += [f"prediction video {pred_dir / video} is not in {expressions}; ignored"

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from groprompt.data.model import VOID_LABEL
+from groprompt.data.model import VOID_LABEL, tight_box
 from groprompt.metrics import boundary_measure, region_similarity
 
 PROTOCOLS = ("assignment", "strict")
@@ -94,6 +94,11 @@ class VideoTruth:
         """Per object, per-frame (J, F) of an empty prediction: the official score of an unmatched object."""
         empty = np.zeros(self.labels.shape, dtype=bool)
         return [self.scores(empty, index) for index in range(len(self.ids))]
+
+    def boxes(self, index: int) -> np.ndarray:
+        """``(T, 4) float64`` tight ``(x0, y0, x1, y1)`` pixel boxes (exclusive ends) of object ``index`` per frame;
+        nan rows where it is absent. Void pixels are not part of the object."""
+        return np.stack([tight_box(mask) for mask in self.masks[index]])
 
     def scores(self, pred: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame ``(J, F)``, each ``(T,) float64``, of a ``(T, H, W) bool`` prediction against object ``index``."""

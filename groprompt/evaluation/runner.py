@@ -2,7 +2,8 @@
 
 One job per video (its ground truth is decoded once and shared by every expression set and expression), run in a
 process pool with a progress bar. The result is one row per (set, protocol, video, object or expression) with the
-per-object statistics of method_spec.md §8, values in ``[0, 1]``.
+per-object statistics of method_spec.md §8, values in ``[0, 1]``; per expression also its kind (where the
+expressions file gives kinds) and its box IoU (where predicted boxes were given).
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from groprompt.errors import GroPromptError
 from groprompt.evaluation.layouts import EvaluationPlan, Prediction, VideoJob
 from groprompt.evaluation.protocols import ObjectScore, VideoTruth, score_expression, score_label_maps
 from groprompt.masks import read_label_png
-from groprompt.metrics import object_statistics
+from groprompt.metrics import expression_box_iou, object_statistics
 
 ROW_COLUMNS = (
     "set", "protocol", "video", "object_id", "expression", "pred_id", "frames", "missing_frames",
     "J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay",
 )
 """Columns of a per-object row (``per_object.csv``); the measures are named as in the official DAVIS CSVs."""
+
+OPTIONAL_COLUMNS = ("kind", "Box")
+"""Columns of per-expression rows that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and
+``Box`` (box IoU of the expression in [0, 1]: mean over the frames where its object is present, method_spec.md §8,
+with the object's ground-truth box the tight box of its mask)."""
 
 
 def read_stack(paths: Sequence[Path | None], shape: tuple[int, int]) -> np.ndarray:
@@ -37,7 +43,7 @@ def read_stack(paths: Sequence[Path | None], shape: tuple[int, int]) -> np.ndarr
 
 
 def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
-    """Score every prediction of one video; rows as in :data:`ROW_COLUMNS`.
+    """Score every prediction of one video; rows as in :data:`ROW_COLUMNS` (plus :data:`OPTIONAL_COLUMNS`).
 
     Raises:
         GroPromptError: an expression refers to an object that no ground-truth frame of the video contains.
@@ -58,7 +64,12 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
                 fix="check that the expressions file and the annotation folder are of the same split",
             )
         score = score_expression(labels != 0, truth, prediction.obj_id)
-        rows.append(_row(job.video, prediction, "expression", score))
+        row = _row(job.video, prediction, "expression", score)
+        if prediction.kind is not None:
+            row["kind"] = prediction.kind
+        if prediction.boxes is not None:
+            row["Box"] = expression_box_iou(prediction.boxes, truth.boxes(truth.ids.index(prediction.obj_id)))
+        rows.append(row)
     return rows
 
 

@@ -117,7 +117,8 @@ def _tile(frame: np.ndarray, overlays: Sequence[Overlay], index: int, scale: flo
 def render_sheet(frames: Sequence[np.ndarray], overlays: Sequence[Overlay] = (), *,
                  frame_labels: Sequence[str] | None = None, title: str = "",
                  caption: Sequence[tuple[str, tuple[int, int, int]]] = (), columns: int = 4,
-                 tile_width: int = TILE_WIDTH) -> Image.Image:
+                 tile_width: int = TILE_WIDTH,
+                 row_labels: Sequence[tuple[str, tuple[int, int, int]]] | None = None) -> Image.Image:
     """A sheet of ``frames`` (``(H, W, 3) uint8`` RGB, all one size) in a grid, overlays drawn on each.
 
     Args:
@@ -127,6 +128,8 @@ def render_sheet(frames: Sequence[np.ndarray], overlays: Sequence[Overlay] = (),
         caption: ``(text, colour)`` lines below the grid, each with a swatch of its colour.
         columns: tiles per row.
         tile_width: width of a tile, pixels.
+        row_labels: ``(text, colour)`` per grid row, written in a margin left of the row (e.g. the method whose
+            predictions the row shows); None for no margin.
     """
     if not frames:
         raise ValueError("a contact sheet needs at least one frame")
@@ -136,19 +139,28 @@ def render_sheet(frames: Sequence[np.ndarray], overlays: Sequence[Overlay] = (),
     tiles = [_tile(frame, overlays, i, scale, labels[i], small) for i, frame in enumerate(frames)]
     columns = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // columns)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"{len(row_labels)} row labels for a grid of {rows} rows")
     tile_w, tile_h = tiles[0].size
     line = 22
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    margin = max((measure.textlength(text, font=font) for text, _ in row_labels or ()), default=-GAP)
+    left = GAP + int(margin) + GAP if row_labels else GAP
     grid_top = GAP + (line + GAP if title else 0)
     grid_h = rows * tile_h + (rows - 1) * GAP
-    sheet_w = columns * tile_w + (columns + 1) * GAP
+    sheet_w = left + columns * tile_w + columns * GAP
     sheet_h = grid_top + grid_h + GAP + (len(caption) * line + GAP if caption else 0)
     sheet = Image.new("RGB", (sheet_w, sheet_h), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     if title:
         draw.text((GAP, GAP), title, fill=TEXT, font=font)
+    for row, (text, colour) in enumerate(row_labels or ()):
+        _, top, _, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.text((GAP, grid_top + row * (tile_h + GAP) + (tile_h - bottom - top) // 2), text, fill=colour,
+                  font=font)
     for k, tile in enumerate(tiles):
         row, column = divmod(k, columns)
-        sheet.paste(tile, (GAP + column * (tile_w + GAP), grid_top + row * (tile_h + GAP)))
+        sheet.paste(tile, (left + column * (tile_w + GAP), grid_top + row * (tile_h + GAP)))
     y = grid_top + grid_h + GAP
     for text, colour in caption:
         draw.rectangle([GAP, y + 4, GAP + 12, y + 16], fill=colour)

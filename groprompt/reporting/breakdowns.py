@@ -1,0 +1,72 @@
+"""Breakdowns beyond the paper's tables: figures by expression kind, and the two Ref-DAVIS17 protocols side by side.
+
+* ``by_kind``: SynRVOS tags each expression appearance / location / motion (synthetic_benchmark.md); J&F and Box
+  per kind show where a per-frame prompter fails (motion needs more than one frame) and where TAP-CL helps.
+* ``refdavis_protocols``: the official assignment protocol next to the strict one (method_spec.md §8); a gap
+  between them is prompts that segment another object of the video, which the assignment re-labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from groprompt.reporting.results import DatasetInfo, MethodRuns, ordered
+from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
+from groprompt.reporting.tables import Column, Table
+
+KIND_MEASURES = {"J&F": "J&F-Mean", "Box": "Box"}
+PROTOCOL_MEASURES = {"J&F": "J&F-Mean", "J": "J-Mean", "F": "F-Mean"}
+PROTOCOLS = ("assignment", "strict")
+
+
+def _kind_counts(rows: Sequence[MethodRuns]) -> dict[str, int]:
+    """Expressions per kind, from the first evaluation that has the kind."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for run in row.runs:
+            if run.by_kind is None:
+                continue
+            for kind, number in zip(run.by_kind["kind"], run.by_kind["expressions"], strict=True):
+                counts.setdefault(str(kind), int(number))
+    return dict(sorted(counts.items()))
+
+
+def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+    """J&F and Box per method and expression kind on ``dataset``; None if no evaluation has kinds."""
+    rows = ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
+    counts = _kind_counts(rows)
+    if not counts:
+        return None
+    headers = {(kind, name): f"{name} {kind} (n={count})" for kind, count in counts.items() for name in KIND_MEASURES}
+    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
+    body = []
+    for row in rows:
+        cells: dict = {"Method": row.label, "Seeds": len(row.runs)}
+        for (kind, name), header in headers.items():
+            cells[header] = row.estimate(KIND_MEASURES[name], kind=kind)
+        body.append(cells)
+    caption = (f"J&F and box-prompt IoU (Box) by expression kind on {dataset.caption}; ×100, computed by this "
+               "harness (not in the paper). n: expressions of the kind.")
+    return Table("by_kind", "Breakdown by expression kind", caption, columns, body, [INTERVAL_NOTE],
+                 formats=("csv", "md"))
+
+
+def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+    """J&F, J, F under the assignment and the strict protocol; None if no evaluation on ``dataset`` has both."""
+    rows = ordered([row for row in rows if row.dataset == dataset.key and set(PROTOCOLS) <= set(row.protocols)])
+    if not rows:
+        return None
+    headers = {(protocol, name): f"{name} ({protocol})" for name in PROTOCOL_MEASURES for protocol in PROTOCOLS}
+    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
+    body = []
+    for row in rows:
+        cells: dict = {"Method": row.label, "Seeds": len(row.runs)}
+        for (protocol, name), header in headers.items():
+            cells[header] = row.estimate(PROTOCOL_MEASURES[name], protocol=protocol)
+        body.append(cells)
+    caption = (f"Ref-DAVIS17 protocols on {dataset.caption}; ×100, computed by this harness. assignment: the "
+               "official DAVIS-2017 unsupervised evaluation (predictions matched to objects by maximum J&F, per "
+               "expression set, mean of the sets), the paper's protocol; strict: each prediction scored against "
+               "its own object only. A gap between them counts prompts that landed on another object.")
+    return Table("refdavis_protocols", "Ref-DAVIS17 protocols", caption, columns, body, [INTERVAL_NOTE],
+                 formats=("csv", "md"))

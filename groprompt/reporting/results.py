@@ -1,0 +1,265 @@
+"""What the tables read: the evaluation folders of each method's runs, and the datasets they are on.
+
+Tables know nothing of how a metric is computed (architecture.md): they read the files ``groprompt evaluate``
+writes (``summary.csv``, ``per_object.csv``, ``summary_by_kind.csv``, see :mod:`groprompt.evaluation.summary`)
+and take the headline figure from the ``mean`` row of the headline protocol: ``assignment`` (Ref-DAVIS17, the
+paper's protocol), else ``expression`` (per-expression layout), else ``strict``. A summary without ``set`` and
+``protocol`` columns (one row, e.g. A2D-Sentences' P@K, overall IoU and mean IoU under the names of
+:func:`groprompt.metrics.referring_segmentation_scores`) is read as that one row.
+
+A *method row* is one method on one dataset with one evaluation folder per seed; its cells are
+:class:`~groprompt.reporting.intervals.Estimate` s (§9: t-interval over seeds, video bootstrap for one run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from groprompt.errors import GroPromptError
+from groprompt.reporting.intervals import Estimate, bootstrap_interval, t_interval
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A benchmark the tables know: its key (as ``groprompt infer --dataset-kind``), name and kind of measures.
+
+    Attributes:
+        family: ``"jf"`` (J, F, J&F, Box: Ref-DAVIS17, Ref-YouTube-VOS, SynRVOS) or ``"referring"`` (P@K, overall
+            and mean IoU: A2D-Sentences, JHMDB-Sentences).
+        synthetic: SynRVOS; every caption of its tables says so (§9).
+    """
+
+    key: str
+    name: str
+    family: str
+    synthetic: bool = False
+
+    @property
+    def caption(self) -> str:
+        """How captions name the dataset."""
+        return f"{self.name} (synthetic), not Ref-DAVIS17" if self.synthetic else self.name
+
+
+DATASETS = {info.key: info for info in (
+    DatasetInfo("synrvos", "SynRVOS", "jf", synthetic=True),
+    DatasetInfo("refdavis", "Ref-DAVIS17", "jf"),
+    DatasetInfo("refytvos", "Ref-YouTube-VOS", "jf"),
+    DatasetInfo("a2d", "A2D-Sentences", "referring"),
+    DatasetInfo("jhmdb", "JHMDB-Sentences", "referring"),
+)}
+
+JF_MEASURES = {"Box": "Box", "J&F": "J&F-Mean", "J": "J-Mean", "F": "F-Mean"}
+"""Table header -> column of ``summary.csv`` (and of ``per_object.csv``, where the bootstrap reads it)."""
+REFERRING_MEASURES = {"P@0.5": "P@0.5", "P@0.6": "P@0.6", "P@0.7": "P@0.7", "P@0.8": "P@0.8", "P@0.9": "P@0.9",
+                      "Overall IoU": "overall IoU", "Mean IoU": "mean IoU"}
+
+PAPER_ROWS = {
+    "grounded-sam": "Grounded-SAM",
+    "groprompt-lbox": "GroPrompt (L_box)",
+    "groprompt-lbox-contra": "GroPrompt (L_box + L_contra)",
+    "gt-box-sam": "GT box + SAM",
+}
+"""Row keys of the paper's Table 6 methods (method_spec.md §7) -> their labels, in the paper's order. Any other
+key is a baseline of ours, labelled by its key and listed after these."""
+
+HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
+SUMMARY_FILE, PER_OBJECT_FILE, BY_KIND_FILE = "summary.csv", "per_object.csv", "summary_by_kind.csv"
+
+
+def dataset_info(key: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``key``; a named error listing the known ones."""
+    if key not in DATASETS:
+        raise GroPromptError(f"unknown dataset {key!r}", fix=f"use one of: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def row_label(key: str) -> str:
+    return PAPER_ROWS.get(key, key)
+
+
+def normalise_key(key: str) -> str:
+    """A row key as the tables spell it: lower case, ``_`` and ``/`` as ``-``, so the workflow's run names
+    (``groprompt/lbox_contra``, ``gt-box-sam``) are keys as they are."""
+    return key.strip().lower().replace("_", "-").replace("/", "-")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"set": str, "video": str, "expression": str, "kind": str})
+    except (OSError, ValueError) as error:
+        raise GroPromptError(f"cannot read this CSV ({error})", path=path,
+                             fix="rerun groprompt evaluate into this folder") from None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The files of one evaluation folder (one method, one seed, one dataset split).
+
+    Attributes:
+        summary: ``summary.csv``; per_object: ``per_object.csv`` (None if absent: no bootstrap then);
+        by_kind: ``summary_by_kind.csv`` (None if absent).
+    """
+
+    folder: Path
+    summary: pd.DataFrame
+    per_object: pd.DataFrame | None = None
+    by_kind: pd.DataFrame | None = None
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        if "protocol" not in self.summary.columns:
+            return ()
+        return tuple(dict.fromkeys(self.summary["protocol"].astype(str)))
+
+    @property
+    def headline_protocol(self) -> str | None:
+        """``assignment``, else ``expression``, else ``strict``, else the first; None for a one-row summary."""
+        found = self.protocols
+        return next((p for p in HEADLINE_PROTOCOLS if p in found), found[0] if found else None)
+
+    def figure(self, column: str, protocol: str | None = None, kind: str | None = None) -> float | None:
+        """The headline figure of ``column`` (×100 as in the file); None if the file has no such column or kind."""
+        protocol = protocol or self.headline_protocol
+        if kind is not None:
+            table = self.by_kind
+            if table is None or column not in table.columns:
+                return None
+            row = table[(table["kind"] == kind) & (table["protocol"] == protocol)]
+        else:
+            table = self.summary
+            if column not in table.columns:
+                return None
+            row = table if protocol is None else table[(table["set"] == "mean") & (table["protocol"] == protocol)]
+        if row.empty:
+            return None
+        return float(row[column].iloc[0])
+
+    def rows(self, protocol: str | None = None, kind: str | None = None) -> pd.DataFrame | None:
+        """The per-object rows of ``protocol`` (default: the headline one), of ``kind`` if given."""
+        if self.per_object is None:
+            return None
+        rows = self.per_object[self.per_object["protocol"] == (protocol or self.headline_protocol)]
+        if kind is not None:
+            rows = rows[rows["kind"] == kind] if "kind" in rows.columns else rows.iloc[:0]
+        return rows
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        if self.by_kind is None:
+            return ()
+        return tuple(dict.fromkeys(self.by_kind["kind"].astype(str)))
+
+
+def read_evaluation(folder: str | Path) -> Evaluation:
+    """Read an evaluation folder; a named error if it or its ``summary.csv`` is missing or malformed."""
+    folder = Path(folder)
+    if not (folder / SUMMARY_FILE).is_file():
+        raise GroPromptError("evaluation folder has no summary.csv", path=folder,
+                             fix="pass the --out folder of groprompt evaluate")
+    summary = _read_csv(folder / SUMMARY_FILE)
+    if ("set" in summary.columns) != ("protocol" in summary.columns):
+        raise GroPromptError("summary.csv has one of the columns set and protocol but not both",
+                             path=folder / SUMMARY_FILE, fix="rerun groprompt evaluate into this folder")
+    if "set" in summary.columns and not (summary["set"] == "mean").any():
+        raise GroPromptError("summary.csv has no row with set 'mean' (the headline figures)",
+                             path=folder / SUMMARY_FILE, fix="rerun groprompt evaluate into this folder")
+    if "set" not in summary.columns and len(summary) != 1:
+        raise GroPromptError(f"a summary.csv without set/protocol columns must have one row, it has {len(summary)}",
+                             path=folder / SUMMARY_FILE, fix="write one row of figures")
+    per_object = _read_csv(folder / PER_OBJECT_FILE) if (folder / PER_OBJECT_FILE).is_file() else None
+    if per_object is not None and not {"set", "protocol", "video"} <= set(per_object.columns):
+        raise GroPromptError("per_object.csv lacks the columns set, protocol and video", path=folder / PER_OBJECT_FILE,
+                             fix="rerun groprompt evaluate into this folder")
+    by_kind = _read_csv(folder / BY_KIND_FILE) if (folder / BY_KIND_FILE).is_file() else None
+    return Evaluation(folder, summary, per_object, by_kind)
+
+
+@dataclass(frozen=True)
+class MethodRuns:
+    """One row of a table: a method on a dataset, one :class:`Evaluation` per seed."""
+
+    key: str
+    dataset: str
+    runs: tuple[Evaluation, ...]
+
+    @property
+    def label(self) -> str:
+        return row_label(self.key)
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return self.runs[0].protocols
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(kind for run in self.runs for kind in run.kinds))
+
+    def estimate(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> Estimate | None:
+        """The cell of ``column`` (a summary column, ×100): t-interval over seeds, or for one run the video
+        bootstrap from ``per_object.csv`` (a plain figure where that file lacks the column). None if no run has
+        the column; a named error if some runs have it and others not."""
+        values = [run.figure(column, protocol, kind) for run in self.runs]
+        if all(value is None for value in values):
+            return None
+        if any(value is None for value in values):
+            lacking = self.runs[values.index(None)].folder
+            raise GroPromptError(f"{column!r} is in some evaluations of {self.label!r} but not in this one",
+                                 path=lacking, fix="evaluate every seed the same way (e.g. all with --boxes)")
+        if len(values) > 1:
+            return t_interval(values)
+        rows = self.runs[0].rows(protocol, kind)
+        if rows is None or column not in rows.columns or rows.empty or math.isnan(values[0]):
+            return Estimate(values[0])
+        interval = bootstrap_interval(rows, column)
+        return Estimate(values[0], interval.low, interval.high, interval.method, resamples=interval.resamples)
+
+
+def parse_row(spec: str, default_dataset: str) -> tuple[str, str, list[Path]]:
+    """``[DATASET:]KEY=DIR[,DIR...]`` -> ``(dataset, normalised key, folders)``; a named error if malformed."""
+    key, sep, folders = spec.partition("=")
+    dataset, colon, name = key.partition(":")
+    if not colon:
+        dataset, name = default_dataset, key
+    name = normalise_key(name)
+    paths = [Path(part) for part in folders.split(",") if part.strip()]
+    if not sep or not name or not paths:
+        raise GroPromptError(f"malformed row {spec!r}",
+                             fix="write rows as [DATASET:]KEY=EVAL_DIR[,EVAL_DIR...], one folder per seed, e.g. "
+                                 "groprompt-lbox=eval/lbox/seed0,eval/lbox/seed1")
+    dataset_info(dataset)
+    return dataset, name, paths
+
+
+def read_rows(specs: Sequence[str], default_dataset: str) -> list[MethodRuns]:
+    """Read every row's evaluation folders (all of them before any table is made); duplicates are errors."""
+    rows, seen = [], set()
+    for spec in specs:
+        dataset, key, folders = parse_row(spec, default_dataset)
+        if (dataset, key) in seen:
+            raise GroPromptError(f"row {key!r} on {dataset} is given twice",
+                                 fix="give each method once, with all its seeds' folders separated by commas")
+        seen.add((dataset, key))
+        runs = tuple(read_evaluation(folder) for folder in folders)
+        protocols = {run.headline_protocol for run in runs}
+        if len(protocols) > 1:
+            raise GroPromptError(f"the seeds of {row_label(key)!r} were evaluated with different protocols "
+                                 f"({sorted(map(str, protocols))})", path=folders[0],
+                                 fix="evaluate every seed with the same layout and protocol")
+        rows.append(MethodRuns(key, dataset, runs))
+    return rows
+
+
+def paper_order(key: str) -> int:
+    """Sort key of a row key: the paper's rows in the paper's order (:data:`PAPER_ROWS`), then all others (a
+    stable sort keeps those in the order given)."""
+    return list(PAPER_ROWS).index(key) if key in PAPER_ROWS else len(PAPER_ROWS)
+
+
+def ordered(rows: Sequence[MethodRuns]) -> list[MethodRuns]:
+    """``rows`` sorted by :func:`paper_order` of their keys."""
+    return sorted(rows, key=lambda row: paper_order(row.key))
