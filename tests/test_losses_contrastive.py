@@ -161,3 +161,8 @@ def test_sample_negative_is_uniform_over_other_objects():
 def test_sample_negative_none_without_other_object():
     expressions = _expressions()[:2]
     assert sample_negative_expression(expressions, expressions[1], np.random.default_rng(0)) is None
+
+
+def test_sample_negative_skips_expressions_of_unknown_objects():
+    expressions = [*_expressions()[:2], Expression("9", "withheld", obj_id=None)]
+    assert sample_negative_expression(expressions, expressions[0], np.random.default_rng(0)) is None

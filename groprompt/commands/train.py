@@ -1,0 +1,105 @@
+"""``groprompt train``: fine-tune the GroPrompt prompter from box supervision (method_spec.md §2-§5).
+
+    groprompt train --dataset-kind refytvos --data ROOT --split train --prompter GROUNDER --segmentor SAM.pth \\
+        --config train.yaml --set lambda_f=0 --set lambda_v=0 --out runs/box_only [--resume] [--device cuda]
+    torchrun --nproc_per_node 8 -m groprompt.cli train ...        # data-parallel, one clip per GPU
+
+Every input path is checked, the config is validated and the dataset's box-only view is built before any model
+loads. See :mod:`groprompt.training.loop` for what the output folder holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "train"
+HELP = "fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset-kind", required=True,
+                        help="dataset reader: refytvos, refdavis, a2d, synrvos, ... (as groprompt evaluate)")
+    parser.add_argument("--data", required=True, type=Path, help="dataset root folder")
+    parser.add_argument("--split", default="train", help="split to train on (default: %(default)s)")
+    parser.add_argument("--prompter", required=True, type=Path,
+                        help="the pre-trained grounder to fine-tune: a Hugging Face folder (config.json + "
+                             "model.safetensors) or an original Grounding DINO .pth; its size is the config's "
+                             "prompter_size")
+    parser.add_argument("--tokenizer", type=Path,
+                        help="tokenizer folder, when the prompter checkpoint has none and its size bundles none")
+    parser.add_argument("--segmentor", type=Path,
+                        help="frozen SAM checkpoint (official sam_vit_*.pth or a groprompt SAM file); required "
+                             "when lambda_f or lambda_v > 0, unused otherwise")
+    parser.add_argument("--config", type=Path, help="training config YAML (keys of TrainingConfig; default: paper)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key (YAML value), e.g. --set lambda_f=0 --set lr_drop_epochs=[8]")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, log, final prompter)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last complete epoch checkpoint in --out (none: start fresh)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available); torchrun ranks "
+                                         "take cuda:LOCAL_RANK")
+    parser.add_argument("--embedding-cache", type=Path,
+                        help="SAM image-embedding cache folder shared with inference (default: memory only)")
+
+
+def _check_inputs(args: argparse.Namespace, contrastive: bool) -> None:
+    """Every input path exists (before anything is loaded)."""
+    from groprompt.errors import GroPromptError
+
+    needed = [(args.data, "dataset root (--data)", True), (args.prompter, "prompter checkpoint (--prompter)", None)]
+    if args.tokenizer is not None:
+        needed.append((args.tokenizer, "tokenizer folder (--tokenizer)", True))
+    if contrastive:
+        if args.segmentor is None:
+            raise GroPromptError("TextCon/ModalCon (lambda_f or lambda_v > 0) need the frozen SAM: --segmentor is "
+                                 "missing", fix="pass --segmentor SAM_CHECKPOINT, or set lambda_f=0 lambda_v=0")
+        needed.append((args.segmentor, "SAM checkpoint (--segmentor)", False))
+    for path, what, is_dir in needed:
+        if not path.exists() or (is_dir is True and not path.is_dir()) or (is_dir is False and not path.is_file()):
+            raise GroPromptError(f"{what} not found", path=path, fix="check the path")
+    if args.out.exists() and not args.out.is_dir():
+        raise GroPromptError("--out exists and is not a folder", path=args.out, fix="choose a folder for the run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from groprompt.data.registry import open_dataset
+    from groprompt.training import box_only_videos, load_training_config, setup_distributed, teardown_distributed
+    from groprompt.training import train as train_prompter
+
+    config = load_training_config(args.config, args.overrides)
+    _check_inputs(args, config.contrastive)
+    if args.segmentor is not None and not config.contrastive:
+        print("groprompt train: note: --segmentor is not used (lambda_f = lambda_v = 0: L_box only)", file=sys.stderr)
+    context = setup_distributed(args.device)
+    try:
+        dataset = open_dataset(args.dataset_kind, args.data, args.split)
+        videos = box_only_videos(dataset, progress=context.is_main)
+
+        def models():
+            from groprompt.prompting import build_prompter
+            from groprompt.segmentation import EmbeddingCache, Segmentor
+
+            prompter = build_prompter(config.prompter_size, args.prompter, args.tokenizer)
+            if not config.contrastive:
+                return prompter, None
+            cache = EmbeddingCache(args.embedding_cache)
+            return prompter, Segmentor.from_checkpoint(args.segmentor, device=context.device, cache=cache)
+
+        run_inputs = {
+            "dataset_kind": args.dataset_kind, "data": str(args.data.resolve()), "split": args.split,
+            "prompter": str(args.prompter.resolve()),
+            "tokenizer": None if args.tokenizer is None else str(args.tokenizer.resolve()),
+            "segmentor": str(args.segmentor.resolve()) if config.contrastive else None,
+        }
+        summary = train_prompter(config, videos, models, args.out, resume=args.resume, run=run_inputs,
+                                 context=context)
+    finally:
+        teardown_distributed(context)
+    if context.is_main:
+        print(f"trained {summary.epochs} epochs, {summary.steps} steps on {summary.pairs} (video, expression) pairs "
+              f"({summary.unusable_expressions} expressions without a present object left out; "
+              f"{summary.skipped_contrastive} clips without a negative sentence) in {summary.seconds:.1f} s; "
+              f"prompter written to {summary.prompter_dir}")
+    return 0
