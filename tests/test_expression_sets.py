@@ -1,0 +1,59 @@
+"""Ref-DAVIS17's four expression-set label maps from per-expression predictions, then `groprompt evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets_fixtures import ToyVideo, moving_squares, write_refytvos
+
+from groprompt.cli import main
+from groprompt.data import load_refdavis
+from groprompt.evaluation.expression_sets import set_label_maps
+from groprompt.inference.outputs import OutputLayout, VideoWriter
+from groprompt.masks import read_label_png
+
+
+def _dataset(tmp_path: Path):
+    expressions = [{"exp": f"object {obj} set {k}", "obj_id": str(obj)} for obj in (1, 2) for k in range(4)]
+    root = write_refytvos(tmp_path / "refdavis", "valid", [ToyVideo("v", moving_squares(2), expressions)])
+    return root, load_refdavis(root, "valid")
+
+
+def test_overlap_goes_to_the_higher_box_score(tmp_path: Path):
+    _, dataset = _dataset(tmp_path)
+    video = dataset.video("v")
+    masks = {e.exp_id: np.zeros((2, 24, 32), dtype=bool) for e in video.expressions}
+    # Set 0: object 1 is expression "0", object 2 is expression "4"; they overlap on pixel (0, 0) of both frames.
+    masks["0"][:, 0, 0:2] = True
+    masks["4"][:, 0, 0] = True
+    scores = {e.exp_id: np.array([0.9, 0.2]) for e in video.expressions}
+    scores["4"] = np.array([0.5, np.nan])  # frame 0: loses to 0.9; frame 1: no score, so it never takes a pixel
+    labels = set_label_maps(video, masks, scores, 0)
+    assert labels[0, 0, :3].tolist() == [1, 1, 0] and labels[1, 0, :3].tolist() == [1, 1, 0]
+    scores["4"] = np.array([0.95, 0.1])  # frame 0: 0.95 > 0.9 wins the shared pixel
+    labels = set_label_maps(video, masks, scores, 0)
+    assert labels[0, 0, :3].tolist() == [2, 1, 0] and labels[1, 0, :3].tolist() == [1, 1, 0]
+
+
+def test_perfect_predictions_score_100_in_every_set(tmp_path: Path):
+    root, dataset = _dataset(tmp_path)
+    video = dataset.video("v")
+    labels = moving_squares(2)
+    layout = OutputLayout(tmp_path / "infer")
+    writer = VideoWriter(layout, video)
+    for t in range(video.num_frames):
+        masks = np.stack([labels[t] == e.obj_id for e in video.expressions])
+        writer.add_frame(t, np.zeros((len(masks), 4)), np.ones(len(masks)), masks)
+    writer.finish({"method": "oracle"})
+
+    sets = tmp_path / "sets"
+    assert main(["expression-sets", "--pred", str(layout.root), "--data", str(root), "--out", str(sets)]) == 0
+    np.testing.assert_array_equal(read_label_png(sets / "anno_3" / "v" / "00005.png"), labels[1])
+    scores = tmp_path / "scores"
+    assert main(["evaluate", "--pred", str(sets), "--gt", str(root / "valid" / "Annotations"),
+                 "--out", str(scores), "--workers", "1"]) == 0
+    summary = pd.read_csv(scores / "summary.csv")
+    assert sorted(summary["set"].unique()) == ["anno_0", "anno_1", "anno_2", "anno_3", "mean"]
+    assert (summary["J&F-Mean"] == 100.0).all()
