@@ -47,3 +47,15 @@ def atomic_write_text(target: str | Path, text: str) -> None:
     """Write ``text`` to ``target`` atomically (UTF-8)."""
     with atomic_open(target, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def atomic_torch_save(obj: object, target: str | Path) -> None:
+    """``torch.save`` to ``target`` atomically, with bytes that depend on ``obj`` only.
+
+    Saving through a file handle rather than the temporary path matters: given a path, torch names the archive's
+    inner folder after the file name, so the same object would give different bytes on every write.
+    """
+    import torch
+
+    with atomic_open(target, "wb") as handle:
+        torch.save(obj, handle)

@@ -88,3 +88,15 @@ def test_every_step_has_help(capsys):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "groprompt.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "<step>" in result.stdout
+
+
+def test_atomic_torch_save_bytes_depend_on_the_object_only(tmp_path: Path):
+    import torch
+
+    from groprompt.files import atomic_torch_save
+
+    state = {"weight": torch.arange(6.0).reshape(2, 3)}
+    atomic_torch_save(state, tmp_path / "a.pt")
+    atomic_torch_save(state, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["weight"], state["weight"])

@@ -25,7 +25,7 @@ import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from groprompt.errors import GroPromptError
-from groprompt.files import atomic_path
+from groprompt.files import atomic_torch_save
 from groprompt.segmentation.config import OFFICIAL_VARIANTS, SAM_VARIANTS, SamConfig, resolve_config
 
 CHECKPOINT_FORMAT = "groprompt-sam/1"
@@ -95,8 +95,7 @@ def save_sam(sam: Sam, config: SamConfig, path: str | Path) -> None:
     """Write ``sam`` with its config as a groprompt SAM checkpoint (atomically); its shapes must match ``config``."""
     state = {name: tensor.detach().cpu() for name, tensor in sam.state_dict().items()}
     _check_state_dict(_expected_shapes(config), state, path=Path(path), what="the config it is saved with")
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "model": state}, tmp)
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "model": state}, path)
 
 
 def load_sam(checkpoint: str | Path, expect: SamConfig | None = None) -> tuple[Sam, SamConfig]:

@@ -32,7 +32,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from groprompt.errors import GroPromptError
-from groprompt.files import atomic_path
+from groprompt.files import atomic_torch_save
 
 PREPROCESSING_VERSION = "resize-longest-side(PIL bilinear)+normalise+pad/1"
 """Names the pixel preprocessing in the fingerprint; change it whenever the preprocessing code changes."""
@@ -123,9 +123,8 @@ class EmbeddingCache:
         self._remember(entry, stored)
         path = self.path(encoder, key)
         if path is not None and not path.exists():
-            with atomic_path(path) as tmp:
-                torch.save({"key": key, "original_size": list(stored.original_size),
-                            "embedding": stored.embedding}, tmp)
+            atomic_torch_save({"key": key, "original_size": list(stored.original_size),
+                               "embedding": stored.embedding}, path)
         return stored
 
     def path(self, encoder: str, key: str) -> Path | None:

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from groprompt.errors import GroPromptError
-from groprompt.files import atomic_path
+from groprompt.files import atomic_torch_save
 from groprompt.prompting.prompter import Prompter
 
 CHECKPOINT_FORMAT = "groprompt-train/1"
@@ -136,8 +136,7 @@ def _as_tuple(value: Any) -> Any:
 def save_checkpoint(directory: Path, state: TrainingState, keep: int = 0) -> Path:
     """Write ``state`` as ``epoch_NNN.pt`` atomically; then delete all but the newest ``keep`` (0: keep all)."""
     path = checkpoint_path(directory, state.epoch)
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **vars(state)}, tmp)
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, **vars(state)}, path)
     if keep:
         for old in epoch_checkpoints(directory)[:-keep]:
             old.unlink()

@@ -1,0 +1,96 @@
+"""``groprompt pretrain-segmentor``: train the stand-in SAM on box-to-mask pairs (``architecture.md``, step 2)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "pretrain-segmentor"
+HELP = "pre-train the stand-in SAM from random weights on (frame, jittered box, mask) triples of an annotated split"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (SynRVOS: the folder `synrvos` wrote)")
+    parser.add_argument("--dataset-kind", default="refytvos",
+                        help="reader of the dataset's layout (default: %(default)s, which SynRVOS uses)")
+    parser.add_argument("--split", default="pretrain", help="annotated split to train on (default: %(default)s)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="checkpoint to write (loadable by load_sam / Segmentor.from_checkpoint); the metrics "
+                             "go to <out>.metrics.json")
+    parser.add_argument("--steps", type=int, required=True, help="optimiser updates (the run's length)")
+    parser.add_argument("--batch-size", type=int, default=16, help="samples per update (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: %(default)s)")
+    parser.add_argument("--box-jitter", type=float, default=0.1,
+                        help="each box side moves by up to this fraction of the box size (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and sampling (default: 0)")
+    parser.add_argument("--eval-frames", type=int, default=200,
+                        help="frames held out of training (the split's last videos) to report mask IoU on "
+                             "(default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="also report held-out IoU every N steps (default: only at the end)")
+    parser.add_argument("--size", default="tiny", help="SAM size to train (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice); 1 is faster when other jobs share "
+                             "the cores")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from groprompt.data.registry import open_dataset
+    from groprompt.errors import GroPromptError
+    from groprompt.pretraining import (
+        SegmentorPretrainConfig,
+        load_box_masks,
+        pretrain_segmentor,
+        write_metrics,
+    )
+    from groprompt.segmentation import save_sam
+    from groprompt.segmentation.config import resolve_config
+
+    config = SegmentorPretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                                     weight_decay=args.weight_decay, box_jitter=args.box_jitter,
+                                     eval_every=args.eval_every, seed=args.seed, sam=resolve_config(args.size))
+    device = _device(args.device)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GroPromptError(f"--threads must be >= 1, got {args.threads}", fix="pass --threads 1 or more")
+        torch.set_num_threads(args.threads)
+    if not args.data.is_dir():
+        raise GroPromptError("dataset root not found", path=args.data,
+                             fix="generate it first (groprompt synrvos --out DIR) or correct --data")
+    if args.out.is_dir():
+        raise GroPromptError("--out is a folder; it must name the checkpoint file to write", path=args.out,
+                             fix="pass a file path such as models/sam_tiny.pt")
+
+    samples = load_box_masks(open_dataset(args.dataset_kind, args.data, args.split))
+    train, heldout = samples.split_heldout(args.eval_frames)
+    print(f"pretrain-segmentor: {len(train)} objects in {train.num_frames} frames for training, {len(heldout)} "
+          f"objects in {heldout.num_frames} held-out frames")
+    sam, metrics = pretrain_segmentor(train, heldout, config, device=device)
+    save_sam(sam, config.sam, args.out)
+    metrics_file = write_metrics(args.out, {"data": str(args.data), "split": args.split, **metrics})
+    for record in metrics["history"]:
+        print(f"  step {record['step']:>6}  {record['seconds']:8.1f} s  loss {record['loss']:.4f}  held-out mask IoU "
+              f"{record['heldout_mask_iou']:.3f}")
+    print(f"pretrain-segmentor: held-out mask IoU {metrics['heldout_mask_iou']:.3f} from ground-truth boxes (filled "
+          f"boxes: {metrics['filled_box_iou']:.3f}) after {metrics['steps']} steps, {metrics['seconds']:.1f} s; "
+          f"wrote {args.out} and {metrics_file}")
+    return 0
+
+
+def _device(name: str):
+    """The torch device called ``name``, or a :class:`GroPromptError` if it is malformed or absent here."""
+    import torch
+
+    from groprompt.errors import GroPromptError
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise GroPromptError(f"unknown device {name!r} ({error})", fix="pass --device cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GroPromptError(f"device {name!r} requested but CUDA is not available here", fix="pass --device cpu")
+    return device

@@ -1,0 +1,40 @@
+"""Pre-training of the stand-in foundation models of the embedded default (``architecture.md``, step 2).
+
+Shared pieces: the optimiser and learning-rate schedule (:mod:`.schedule`) and the step-counted, seeded loop with
+its metrics file (:mod:`.loop`). The segmentor's pre-training: :mod:`.box_masks` (its data) and :mod:`.segmentor`.
+"""
+
+from groprompt.pretraining.box_masks import BoxMaskSet, box_masks, filled_box_iou, load_box_masks
+from groprompt.pretraining.loop import metrics_path, run_steps, sample_batches, seed_everything, write_metrics
+from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems, warmup_cosine
+from groprompt.pretraining.segmentor import (
+    SegmentorPretrainConfig,
+    bce_dice_loss,
+    box_prompt_logits,
+    heldout_mask_iou,
+    jitter_boxes,
+    pretrain_segmentor,
+    sam_pixels,
+)
+
+__all__ = [
+    "BoxMaskSet",
+    "SegmentorPretrainConfig",
+    "adamw_warmup_cosine",
+    "bce_dice_loss",
+    "box_masks",
+    "box_prompt_logits",
+    "filled_box_iou",
+    "heldout_mask_iou",
+    "jitter_boxes",
+    "load_box_masks",
+    "metrics_path",
+    "pretrain_segmentor",
+    "run_steps",
+    "sam_pixels",
+    "sample_batches",
+    "schedule_problems",
+    "seed_everything",
+    "warmup_cosine",
+    "write_metrics",
+]

@@ -1,0 +1,82 @@
+"""A step-counted, seeded training loop and the metrics file beside a checkpoint, shared by the pre-trainings.
+
+Training length is a number of optimiser steps, never a time budget, so a rerun with the same seed repeats the
+same updates and writes the same weights (on one device type and thread count). Evaluation time is left out of
+the reported training seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from groprompt.files import atomic_write_text
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed torch's global generator (model initialisation); returns a NumPy generator for the data stream.
+
+    Keeping the data stream on its own generator means that changing the model (and so how many random numbers
+    its initialisation draws) does not change which samples and jitters the steps see.
+    """
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def sample_batches(rng: np.random.Generator, count: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Endless ``(batch_size,)`` index batches walking through successive random permutations of ``0..count-1``
+    (every sample once per epoch; a batch may span two epochs)."""
+    pending = np.empty(0, dtype=np.int64)
+    while True:
+        while len(pending) < batch_size:
+            pending = np.concatenate([pending, rng.permutation(count)])
+        batch, pending = pending[:batch_size], pending[batch_size:]
+        yield batch
+
+
+def run_steps(step: Callable[[int], float], steps: int, *, evaluate: Callable[[], Mapping[str, float]],
+              eval_at: Collection[int], desc: str, progress: bool = True) -> list[dict[str, float]]:
+    """Call ``step(i)`` for ``i`` in ``0..steps-1``, and ``evaluate()`` after the steps counted in ``eval_at``.
+
+    Args:
+        step: one optimiser update; returns its loss (shown on the progress bar).
+        eval_at: step counts (1..steps) after which to evaluate; the last step is always evaluated.
+
+    Returns:
+        one record per evaluation, in order: ``{"step": count, "seconds": training seconds so far, "loss": mean
+        loss of the steps since the previous record, **evaluate()}``.
+    """
+    history: list[dict[str, float]] = []
+    seconds = 0.0
+    losses: list[float] = []
+    bar = tqdm(range(steps), desc=desc, unit="step", disable=not progress)
+    for index in bar:
+        start = time.perf_counter()
+        losses.append(step(index))
+        seconds += time.perf_counter() - start
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        done = index + 1
+        if done in eval_at or done == steps:
+            history.append({"step": done, "seconds": round(seconds, 3), "loss": round(float(np.mean(losses)), 5),
+                            **evaluate()})
+            losses.clear()
+    return history
+
+
+def metrics_path(checkpoint: str | Path) -> Path:
+    """Where the metrics of ``checkpoint`` go: ``<checkpoint>.metrics.json`` beside it."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".metrics.json")
+
+
+def write_metrics(checkpoint: str | Path, metrics: Mapping[str, object]) -> Path:
+    """Write ``metrics`` as indented JSON to :func:`metrics_path` (atomically); returns that path."""
+    path = metrics_path(checkpoint)
+    atomic_write_text(path, json.dumps(metrics, indent=2) + "\n")
+    return path
