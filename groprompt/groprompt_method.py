@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from groprompt.data.model import Expression, FrameAnnotation
+from groprompt.devices import resolve_device
 from groprompt.errors import GroPromptError
 from groprompt.methods import FrameOutput, Method
 
 if TYPE_CHECKING:
-    import torch
     from transformers import GroundingDinoConfig
 
     from groprompt.prompting import Prompter
@@ -118,20 +118,6 @@ def load_prompter(checkpoint: Path, size: str, tokenizer: Path | None, device: s
     # Eval mode only: inference runs under torch.inference_mode, so requires_grad is irrelevant here (and setting
     # it False everywhere makes Prompter.train recurse through freezing.keep_frozen_parts_in_eval).
     return prompter.to(target).eval()
-
-
-def resolve_device(name: str) -> torch.device:
-    """``torch.device(name)``, or a named error for a malformed name or a CUDA device on a machine without one."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise GroPromptError(f"unknown device {name!r} ({error})", fix="use cpu, cuda or cuda:<index>") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GroPromptError(f"device {name!r} requested but no CUDA device is available",
-                             fix="pass --device cpu (or --option device=cpu)")
-    return device
 
 
 def _shape_summary(config: GroundingDinoConfig) -> dict[str, object]:

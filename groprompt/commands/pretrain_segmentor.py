@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from groprompt.data.registry import open_dataset
+    from groprompt.devices import resolve_device
     from groprompt.errors import GroPromptError
     from groprompt.pretraining import (
         SegmentorPretrainConfig,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     config = SegmentorPretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                      weight_decay=args.weight_decay, box_jitter=args.box_jitter,
                                      eval_every=args.eval_every, seed=args.seed, sam=resolve_config(args.size))
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
             raise GroPromptError(f"--threads must be >= 1, got {args.threads}", fix="pass --threads 1 or more")
@@ -79,18 +80,3 @@ def run(args: argparse.Namespace) -> int:
           f"boxes: {metrics['filled_box_iou']:.3f}) after {metrics['steps']} steps, {metrics['seconds']:.1f} s; "
           f"wrote {args.out} and {metrics_file}")
     return 0
-
-
-def _device(name: str):
-    """The torch device called ``name``, or a :class:`GroPromptError` if it is malformed or absent here."""
-    import torch
-
-    from groprompt.errors import GroPromptError
-
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise GroPromptError(f"unknown device {name!r} ({error})", fix="pass --device cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GroPromptError(f"device {name!r} requested but CUDA is not available here", fix="pass --device cpu")
-    return device

@@ -2,10 +2,21 @@
 
 Shared pieces: the optimiser and learning-rate schedule (:mod:`.schedule`) and the step-counted, seeded loop with
 its metrics file (:mod:`.loop`). The segmentor's pre-training: :mod:`.box_masks` (its data) and :mod:`.segmentor`.
+The grounder's: :mod:`.grounding_set` (its data), :mod:`.dense_targets` and :mod:`.grounder_loss` (the dense
+FCOS-style objective of ``stack_notes.md``) and :mod:`.grounder`.
 """
 
 from groprompt.pretraining.box_masks import BoxMaskSet, box_masks, filled_box_iou, load_box_masks
-from groprompt.pretraining.loop import metrics_path, run_steps, sample_batches, seed_everything, write_metrics
+from groprompt.pretraining.grounder import GrounderPretrainConfig, evaluate_grounder, pretrain_grounder
+from groprompt.pretraining.grounding_set import GroundingSet, load_grounding_set
+from groprompt.pretraining.loop import (
+    heldout_videos,
+    metrics_path,
+    run_steps,
+    sample_batches,
+    seed_everything,
+    write_metrics,
+)
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems, warmup_cosine
 from groprompt.pretraining.segmentor import (
     SegmentorPretrainConfig,
@@ -19,16 +30,22 @@ from groprompt.pretraining.segmentor import (
 
 __all__ = [
     "BoxMaskSet",
+    "GrounderPretrainConfig",
+    "GroundingSet",
     "SegmentorPretrainConfig",
     "adamw_warmup_cosine",
     "bce_dice_loss",
     "box_masks",
     "box_prompt_logits",
+    "evaluate_grounder",
     "filled_box_iou",
     "heldout_mask_iou",
+    "heldout_videos",
     "jitter_boxes",
     "load_box_masks",
+    "load_grounding_set",
     "metrics_path",
+    "pretrain_grounder",
     "pretrain_segmentor",
     "run_steps",
     "sam_pixels",

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
+from groprompt.pretraining.loop import heldout_videos
 
 
 @dataclass(frozen=True)
@@ -76,19 +77,7 @@ class BoxMaskSet:
         The choice depends on the data only, not on a seed, so runs with different seeds are scored on the same
         frames; whole videos are held out so that no held-out frame has a near-copy in training.
         """
-        if frames < 1:
-            raise GroPromptError(f"the held-out set needs at least 1 frame, got {frames}",
-                                 fix="pass --eval-frames 1 or more")
-        distinct, counts = np.unique(self.videos, return_counts=True)
-        # Walking back from the last video: keep a video while the frames taken before it are still too few.
-        taken_before = np.cumsum(counts[::-1]) - counts[::-1]
-        held = np.isin(self.videos, distinct[(taken_before < frames)[::-1]])
-        if held.all():
-            raise GroPromptError(
-                f"holding out {frames} frames leaves no frame to train on (the split has {self.num_frames} "
-                f"annotated frames with objects in {len(distinct)} videos)",
-                fix="pass a smaller --eval-frames, or pre-train on a larger split",
-            )
+        held = heldout_videos(self.videos, frames)
         return self.select_frames(np.flatnonzero(~held)), self.select_frames(np.flatnonzero(held))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
 
 
@@ -80,3 +81,27 @@ def write_metrics(checkpoint: str | Path, metrics: Mapping[str, object]) -> Path
     path = metrics_path(checkpoint)
     atomic_write_text(path, json.dumps(metrics, indent=2) + "\n")
     return path
+
+
+def heldout_videos(videos: np.ndarray, frames: int) -> np.ndarray:
+    """``(N,) bool``: the frames of the last videos (in split order) that together hold at least ``frames`` frames.
+
+    Args:
+        videos: ``(N,) int`` video index of each frame, non-decreasing.
+        frames: the least number of frames to hold out (>= 1); raises :class:`GroPromptError` if that would leave
+            no frame to train on.
+    """
+    if frames < 1:
+        raise GroPromptError(f"the held-out set needs at least 1 frame, got {frames}",
+                             fix="pass --eval-frames 1 or more")
+    distinct, counts = np.unique(videos, return_counts=True)
+    # Walking back from the last video: keep a video while the frames taken before it are still too few.
+    taken_before = np.cumsum(counts[::-1]) - counts[::-1]
+    held = np.isin(videos, distinct[(taken_before < frames)[::-1]])
+    if held.all():
+        raise GroPromptError(
+            f"holding out {frames} frames leaves no frame to train on (the split has {len(videos)} usable frames "
+            f"in {len(distinct)} videos)",
+            fix="pass a smaller --eval-frames, or pre-train on a larger split",
+        )
+    return held

@@ -242,7 +242,3 @@ def pretrain_segmentor(train: BoxMaskSet, heldout: BoxMaskSet, config: Segmentor
         "config": config.to_dict(),
     }
     return sam.eval(), metrics
-
-
-# grounder.py imports the old private name; remove this line once it imports loop.sample_batches.
-_sample_batches = sample_batches

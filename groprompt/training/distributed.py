@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from groprompt.errors import GroPromptError
+from groprompt.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,8 @@ class DistributedContext:
 def _device(requested: str | None, local_rank: int, world_size: int) -> torch.device:
     if requested is None:
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise GroPromptError(f"unknown device {requested!r}", fix="use cpu, cuda or cuda:N") from None
+    device = resolve_device(requested)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise GroPromptError("--device cuda was asked for but no CUDA device is available",
-                                 fix="pass --device cpu, or run on a machine with a GPU")
         if world_size > 1 or device.index is None:
             device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
         torch.cuda.set_device(device)

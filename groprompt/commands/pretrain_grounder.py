@@ -1,0 +1,82 @@
+"""``groprompt pretrain-grounder``: train the stand-in Grounding DINO on still frames with referring sentences
+(``architecture.md``, step 2): the grounder Grounded-SAM uses zero-shot and GroPrompt fine-tunes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "pretrain-grounder"
+HELP = "pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (SynRVOS: the folder `synrvos` wrote)")
+    parser.add_argument("--dataset-kind", default="refytvos",
+                        help="reader of the dataset's layout (default: %(default)s, which SynRVOS uses)")
+    parser.add_argument("--split", default="pretrain", help="annotated split to train on (default: %(default)s)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="prompter checkpoint folder to write (Hugging Face layout: loadable by "
+                             "build_prompter, `groprompt train --prompter` and the prompter methods); the metrics "
+                             "go to <out>.metrics.json")
+    parser.add_argument("--steps", type=int, required=True, help="optimiser updates (the run's length)")
+    parser.add_argument("--batch-size", type=int, default=16, help="samples per update (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: %(default)s)")
+    parser.add_argument("--warmup-steps", type=int, default=50,
+                        help="linear warm-up steps, at most half the run (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and sampling (default: 0)")
+    parser.add_argument("--eval-frames", type=int, default=300,
+                        help="frames held out of training (the split's last videos) to report box IoU on "
+                             "(default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="also report held-out IoU every N steps (default: only at the end)")
+    parser.add_argument("--size", default="tiny", help="prompter size to train (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice); 1 is much faster when other jobs "
+                             "share the cores")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from groprompt.data.registry import open_dataset
+    from groprompt.devices import resolve_device
+    from groprompt.errors import GroPromptError
+    from groprompt.pretraining.grounder import GrounderPretrainConfig, pretrain_grounder
+    from groprompt.pretraining.grounding_set import load_grounding_set
+    from groprompt.pretraining.loop import write_metrics
+    from groprompt.prompting.config import prompter_size
+    from groprompt.training.checkpoint import export_prompter
+
+    config = GrounderPretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                                    weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
+                                    eval_every=args.eval_every, seed=args.seed, size=args.size)
+    prompter_size(args.size)  # an unknown size fails before the data is read
+    device = resolve_device(args.device)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GroPromptError(f"--threads must be >= 1, got {args.threads}", fix="pass --threads 1 or more")
+        torch.set_num_threads(args.threads)
+    if not args.data.is_dir():
+        raise GroPromptError("dataset root not found", path=args.data,
+                             fix="generate it first (groprompt synrvos --out DIR) or correct --data")
+    if args.out.is_file():
+        raise GroPromptError("--out is a file; the prompter checkpoint is a folder", path=args.out,
+                             fix="pass a folder path such as models/grounder_tiny")
+
+    samples = load_grounding_set(open_dataset(args.dataset_kind, args.data, args.split))
+    train, heldout = samples.split_heldout(args.eval_frames)
+    print(f"pretrain-grounder: {len(train)} (frame, sentence) samples in {train.num_frames} frames for training, "
+          f"{len(heldout)} in {heldout.num_frames} held-out frames")
+    prompter, metrics = pretrain_grounder(train, heldout, config, device=device)
+    export_prompter(prompter.to("cpu"), args.out)
+    metrics_file = write_metrics(args.out, {"data": str(args.data), "split": args.split, **metrics})
+    for record in metrics["history"]:
+        print(f"  step {record['step']:>6}  {record['seconds']:8.1f} s  held-out top-1 box IoU "
+              f"{record['top1_iou']:.3f}  (IoU>0.5: {record['top1_above_0_5']:.2f}, best query "
+              f"{record['best_query_iou']:.3f})")
+    print(f"pretrain-grounder: held-out top-1 box IoU {metrics['top1_iou']:.3f} after {metrics['steps']} steps, "
+          f"{metrics['seconds']:.1f} s; wrote {args.out} and {metrics_file}")
+    return 0

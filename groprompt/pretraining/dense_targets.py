@@ -1,0 +1,143 @@
+"""Dense FCOS-style targets of the grounder's pre-training, and the sigmoid focal loss they are scored with.
+
+The stand-in grounder learns localisation in CPU minutes only when every two-stage encoder token is supervised,
+not just one matched query (``stack_notes.md``, "A stand-in grounder recipe that does learn on this CPU"):
+
+* a token is **positive** for a target box when its reference centre lies strictly inside the box; the token of
+  the finest level nearest the box centre is always positive, so a box smaller than a cell still has one;
+* classification is scored against the **phrase tokens** of the sentence only: the real tokens that are not one of
+  Grounding DINO's phrase delimiters ([CLS], [SEP], ".", "?") and not padding.
+
+Tokens are numbered as transformers' Grounding DINO flattens its feature maps: level by level, finest first, each
+level row-major. A token's reference centre is the centre of its cell, normalised to [0, 1] (``(j + 0.5) / W``,
+``(i + 0.5) / H``): the centre of transformers' two-stage proposal for an unpadded frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where the S encoder tokens of a frame size sit.
+
+    Attributes:
+        centres: ``(S, 2)`` float32 reference centres ``(x, y)`` normalised to [0, 1].
+        levels: ``(S,)`` int64 feature level of each token (0 the finest).
+        shapes: ``(height, width)`` of each level's feature map, finest first.
+    """
+
+    centres: Tensor
+    levels: Tensor
+    shapes: tuple[tuple[int, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+    def to(self, device: torch.device | str) -> TokenLayout:
+        return TokenLayout(self.centres.to(device), self.levels.to(device), self.shapes)
+
+
+def token_layout(shapes: Sequence[tuple[int, int]]) -> TokenLayout:
+    """The layout of feature maps of the given ``(height, width)`` shapes, finest level first."""
+    centres, levels = [], []
+    for level, (height, width) in enumerate(shapes):
+        rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        centres.append(torch.stack([(cols.flatten() + 0.5) / width, (rows.flatten() + 0.5) / height], dim=1))
+        levels.append(torch.full((height * width,), level, dtype=torch.int64))
+    return TokenLayout(torch.cat(centres).float(), torch.cat(levels), tuple((int(h), int(w)) for h, w in shapes))
+
+
+def detector_token_layout(detector: nn.Module, height: int, width: int) -> TokenLayout:
+    """The token layout a Grounding DINO detector uses for ``height`` x ``width`` frames.
+
+    Runs one forward pass on a blank frame and reads the feature-map shapes the encoder receives, so the layout
+    follows whatever backbone and number of levels the detector has.
+    """
+    captured: list[list[tuple[int, int]]] = []
+
+    def grab(_module: nn.Module, _args: tuple, kwargs: dict) -> None:
+        captured.append(list(kwargs["spatial_shapes_list"]))
+
+    device = next(detector.parameters()).device
+    hook = detector.model.encoder.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            # [CLS] . [SEP]: any tokens will do, the text does not change the image feature shapes.
+            ids = torch.tensor([[101, 1012, 102]], device=device)
+            detector(pixel_values=torch.zeros(1, 3, height, width, device=device), input_ids=ids,
+                     attention_mask=torch.ones_like(ids))
+    finally:
+        hook.remove()
+    return token_layout(captured[0])
+
+
+def dense_positives(layout: TokenLayout, boxes: Tensor) -> Tensor:
+    """Which encoder tokens are positive for each image's target box.
+
+    Args:
+        layout: the S tokens (:func:`token_layout`).
+        boxes: ``(B, 4)`` target boxes, normalised ``(x0, y0, x1, y1)``.
+    Returns:
+        ``(B, S)`` bool: True where the token's centre lies strictly inside the box, and at the finest-level token
+        nearest the box centre (ties go to the lower token index).
+    """
+    x, y = layout.centres[:, 0], layout.centres[:, 1]
+    inside = ((x[None] > boxes[:, 0:1]) & (x[None] < boxes[:, 2:3])
+              & (y[None] > boxes[:, 1:2]) & (y[None] < boxes[:, 3:4]))
+    finest = torch.nonzero(layout.levels == 0).flatten()
+    box_centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    distance = (layout.centres[finest][None] - box_centres[:, None]).square().sum(-1)
+    nearest = finest[distance.argmin(dim=1)]
+    inside[torch.arange(len(boxes), device=boxes.device), nearest] = True
+    return inside
+
+
+def phrase_token_mask(input_ids: Tensor, attention_mask: Tensor, delimiters: Tensor) -> Tensor:
+    """``(B, N)`` bool: the phrase tokens of tokenised sentences (real tokens that are not phrase delimiters).
+
+    Args:
+        input_ids: ``(B, N)`` token ids.
+        attention_mask: ``(B, N)`` 1 at real tokens, 0 at padding.
+        delimiters: ids of [CLS], [SEP], "." and "?" (Grounding DINO's ``model.special_tokens``).
+    """
+    return attention_mask.bool() & ~torch.isin(input_ids, delimiters.to(input_ids.device))
+
+
+def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Element-wise sigmoid focal loss (Lin et al., 2017), same shape as ``logits``.
+
+    ``-alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(logits)``, ``p_t = p`` where the target is 1 and
+    ``1 - p`` where it is 0, ``alpha_t = alpha`` for targets 1 and ``1 - alpha`` for targets 0.
+    """
+    probability = logits.sigmoid()
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = probability * targets + (1 - probability) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+    return alpha_t * (1 - p_t) ** gamma * cross_entropy
+
+
+def phrase_focal_loss(logits: Tensor, positive: Tensor, phrase: Tensor, normaliser: float) -> Tensor:
+    """Focal loss of token-level logits against the phrase tokens only, summed and divided by ``normaliser``.
+
+    Args:
+        logits: ``(B, K, L)`` logits of K proposals (encoder tokens or decoder queries) against L >= N text
+            positions (past the real tokens transformers fills -inf; those are never read).
+        positive: ``(B, K)`` bool, the proposals whose target is the sentence (1 on its phrase tokens).
+        phrase: ``(B, N)`` bool phrase-token mask (:func:`phrase_token_mask`).
+        normaliser: the number of positives (clamped to at least 1).
+    Returns:
+        a scalar.
+    """
+    mask = phrase[:, None, :].expand(-1, logits.shape[1], -1)
+    # where(), not a product: the -inf logits at non-phrase positions must not reach the loss (inf * 0 = nan).
+    finite = torch.where(mask, logits[..., : phrase.shape[1]], torch.zeros((), device=logits.device))
+    targets = (positive[:, :, None] & mask).to(logits.dtype)
+    loss = sigmoid_focal_loss(finite, targets) * mask
+    return loss.sum() / max(float(normaliser), 1.0)
