@@ -100,3 +100,14 @@ def test_atomic_torch_save_bytes_depend_on_the_object_only(tmp_path: Path):
     atomic_torch_save(state, tmp_path / "b.pt")
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["weight"], state["weight"])
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path: Path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "t.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "t.txt").stat().st_mode & 0o777 == 0o644

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a method option, typed by the method's signature (repeatable), e.g. "
                              "--option checkpoint=ckpt/prompter --option size=tiny")
+    parser.add_argument("--offer", action="append", default=[], metavar="KEY=VALUE",
+                        help="a standard option passed only if the method's __init__ takes KEY and --option does "
+                             "not set it (repeatable); the workflow offers every method the pre-trained grounder, "
+                             "the prompter size and the tokenizer")
     parser.add_argument("--dataset-kind", required=True, help="dataset reader: refytvos, refdavis, a2d, jhmdb")
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", required=True, help="split to run on (e.g. valid)")
@@ -54,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     registry = discover_methods(args.baselines_dir)
     cls = registry.get(args.method)
     options = typed_options(cls, parse_option_pairs(args.option))
+    offered = {key: value for key, value in parse_option_pairs(args.offer).items()
+               if key not in options and accepts_option(cls, key)}
+    options.update(typed_options(cls, offered))
     check_options(cls, options)
     dataset = open_dataset(args.dataset_kind, args.data, args.split)
     check_method_fits(cls, dataset, has_segmentor=args.segmentor is not None or cls.outputs_masks)

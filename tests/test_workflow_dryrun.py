@@ -1,0 +1,167 @@
+"""Dry runs of the workflow (`snakemake -n`): every shipped config plans the jobs of its study, and a method
+module dropped into baselines/ becomes inference jobs with no workflow edit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from workflow_fixtures import (
+    CONFIGS,
+    REPO,
+    discovered,
+    dry_run,
+    job_counts,
+    paper_config,
+)
+
+METHODS = discovered()
+BASELINES = [m for m in METHODS if m["name"] != "groprompt"]
+"""Methods that run once per evaluation split (GroPrompt runs once per variant and seed instead)."""
+WITHOUT_ORACLES = [m for m in BASELINES if not m["uses_ground_truth"]]
+
+
+@pytest.fixture(scope="module")
+def default_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The working directory and dry run of the embedded default (no --configfile)."""
+    workdir = tmp_path_factory.mktemp("default")
+    return workdir, dry_run(workdir)
+
+
+def test_the_default_study_plans_every_stage(default_plan) -> None:
+    _, result = default_plan
+    runs = len(BASELINES) + 2  # two GroPrompt variants, one seed
+    assert job_counts(result) == {
+        "synrvos": 1, "pretrain": 2, "params_config": 1, "params": 1,
+        "training_config": 2, "train": 2, "infer_method": len(BASELINES), "infer_groprompt": 2, "evaluate": runs,
+        "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
+    }
+    out = result.stdout
+    for target in ("tables.md", "table6.csv", "figure.png", "run_stats.json"):
+        assert f"results/default/{target}" in out
+    assert "groprompt synrvos --out work/default/data/synrvos --preset default --seed 0" in out
+    # CPU: no GPU resources, no GPU slot wrapper, no torchrun; one SAM embedding cache for the whole study.
+    assert "gpu_slots.py" not in out and "torchrun" not in out and "gpu=1" not in out
+    assert out.count("--cache work/default/cache/sam") == len(BASELINES) + 2
+    assert "--embedding-cache work/default/cache/sam" in out
+    # L_box only needs no SAM; the contrastive variant gets it.
+    train_lines = [line for line in out.splitlines() if " train --dataset-kind" in line]
+    assert sum("--segmentor" in line for line in train_lines) == 1
+    assert all("--resume" in line for line in train_lines)
+
+
+def test_a_resumed_job_continues_only_from_the_same_inputs(default_plan) -> None:
+    """The guard before `groprompt train --resume` keeps an interrupted run's folder, but empties it when an input
+    was redone after the run started, the job's settings changed, or the folder has no stamp."""
+    workdir, result = default_plan
+    [command] = [line.removeprefix("Shell command: ") for line in result.stdout.splitlines()
+                 if " train --dataset-kind" in line and "/lbox/" in line]
+    guard = command[:command.index(" train --dataset-kind")].rsplit("&&", 1)[0] + "&& true"
+    run = workdir / "work/default/train/lbox/seed0"
+    inputs = re.search(r"find (.*?) -newer", guard).group(1).split()
+    assert "work/default/configs/train_lbox.yaml" in inputs and "work/default/models/grounder.metrics.json" in inputs
+    for path in inputs:
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).touch()
+
+    def start(script: str = guard) -> bool:
+        """Run the guard as the job would; True if the checkpoint of the earlier attempt survived."""
+        subprocess.run(["bash", "-c", script], cwd=workdir, check=True)
+        survived = (run / "checkpoints" / "epoch_001.pt").exists()
+        (run / "checkpoints").mkdir(exist_ok=True)
+        (run / "checkpoints" / "epoch_001.pt").touch()  # what the interrupted attempt leaves behind
+        return survived
+
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "epoch_001.pt").touch()  # a folder this workflow did not start: no stamp
+    assert not start()  # first attempt
+    assert start()  # interrupted, restarted with the same inputs: resumes
+    time.sleep(0.05)
+    os.utime(workdir / "work/default/configs/train_lbox.yaml")  # the config section changed: rewritten
+    assert not start()
+    assert start()
+    stamp = re.search(r"!= (\w+) \]", guard).group(1)
+    assert not start(guard.replace(stamp, "0" * len(stamp)))  # other settings (e.g. a new user checkpoint)
+
+
+def test_the_smoke_study_has_the_same_jobs(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, CONFIGS / "smoke.yaml")
+    counts = job_counts(result)
+    assert counts["train"] == 2 and counts["infer_method"] == len(BASELINES)
+    assert counts["evaluate"] == len(BASELINES) + 2
+    assert "--preset smoke" in result.stdout and "results/smoke/tables.md" in result.stdout
+
+
+def test_paper_refdavis_trains_on_ytvos_with_torchrun_and_gpus(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, paper_config("paper_refdavis", tmp_path), REPO / "Snakefile", "--resources", "gpu=8")
+    assert job_counts(result) == {
+        "params_config": 1, "params": 1, "training_config": 2, "train": 2, "infer_method": len(BASELINES),
+        "infer_groprompt": 2, "evaluate": len(BASELINES) + 2, "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
+    }
+    out = result.stdout
+    assert out.count("gpu_slots.py 8 -- torchrun --standalone --nproc_per_node 8 -m groprompt.cli train "
+                     "--dataset-kind refytvos") == 2
+    declared = [line for line in out.splitlines() if line.strip().startswith("resources:")]
+    assert sum("gpu=8" in line for line in declared) == 2
+    assert sum("gpu=1" in line for line in declared) == len(BASELINES) + 2
+    assert f"--offer checkpoint={tmp_path}/models/groundingdino_swinb_cogcoor.pth" in out
+    assert "--segmentor-variant vit_h" in out and "--dataset-kind refdavis" in out
+
+
+def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, paper_config("paper_refytvos", tmp_path))
+    counts = job_counts(result)
+    # No ground truth: no oracle, no evaluation; every run writes the server's archive.
+    assert counts["infer_method"] == len(WITHOUT_ORACLES) and counts["infer_groprompt"] == 2
+    assert "evaluate" not in counts
+    assert result.stdout.count("--submission") == len(WITHOUT_ORACLES) + 2
+
+
+def test_paper_a2d_runs_both_test_sets_with_a2d_lambdas(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, paper_config("paper_a2d", tmp_path))
+    counts = job_counts(result)
+    assert counts["infer_method"] == 2 * len(WITHOUT_ORACLES) and counts["infer_groprompt"] == 4
+    assert counts["train"] == 2 and "--dataset-kind a2d" in result.stdout and "--dataset-kind jhmdb" in result.stdout
+
+
+@pytest.fixture()
+def workflow_copy(tmp_path: Path) -> Path:
+    """The Snakefile, workflows/ and baselines/ copied to ``tmp_path/repo`` (so baselines/ can gain a module)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "workflows", copy / "workflows")
+    shutil.copytree(REPO / "baselines", copy / "baselines", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "Snakefile", copy / "Snakefile")
+    return copy
+
+
+def test_a_module_dropped_into_baselines_becomes_jobs(workflow_copy: Path) -> None:
+    (workflow_copy / "baselines" / "centre_box.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from groprompt.methods import FrameOutput, Method
+
+        class CentreBox(Method):
+            name = "centre-box"
+            description = "the middle half of the frame"
+
+            def predict(self, frame, index, expressions, ground_truth=None):
+                h, w = frame.shape[:2]
+                return [FrameOutput(box=np.array([w / 4, h / 4, 3 * w / 4, 3 * h / 4])) for _ in expressions]
+    '''))
+    (workflow_copy / "baselines" / "broken.py").write_text("import no_such_module_here\n")
+    # A module that fails to load stops the workflow before any job (a typo must not drop a row silently)...
+    result = dry_run(workflow_copy, None, workflow_copy / "Snakefile")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "broken" in message and "no_such_module_here" in message and "exclude_methods" in message
+    # ... unless excluded; the new method is then planned like the shipped baselines, with no workflow edit.
+    result = dry_run(workflow_copy, None, workflow_copy / "Snakefile", "--config", "exclude_methods=[broken]")
+    counts = job_counts(result)
+    assert counts["infer_method"] == len(BASELINES) + 1 and counts["evaluate"] == len(BASELINES) + 3
+    assert "groprompt infer --method centre-box" in result.stdout
+    assert "work/default/eval/synrvos/valid/centre-box/summary.csv" in result.stdout

@@ -1,0 +1,259 @@
+"""The study's configuration checks, its paths, and the methods it runs (shared by every stage's rules).
+
+Paths, relative to the working directory (the repository root)::
+
+    work/<name>/data/<dataset>/           generated datasets (SynRVOS)
+    work/<name>/models/                   stand-in pre-trained SAM and grounder
+    work/<name>/configs/                  training and parameter-count configs written from this config
+    work/<name>/train/<variant>/seed<s>/  GroPrompt runs (resumable: checkpoints per epoch)
+    work/<name>/infer/<dataset>/<split>/<method>[/<variant>/seed<s>]/    masks and boxes (resumable per video)
+    work/<name>/eval/<dataset>/<split>/<same>/                            per_object.csv, summary.csv
+    work/<name>/cache/sam/                one SAM image-embedding cache for the whole study
+    work/<name>/logs/, work/<name>/benchmarks/   one log and one time/memory record per job
+    results/<name>/                       tables, figure, run_stats.json
+"""
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+SCORED_KINDS = ("synrvos", "refytvos", "refdavis")
+"""Dataset kinds whose ground truth `groprompt evaluate` reads (<root>/<split>/Annotations and meta_expressions)."""
+GROPROMPT_METHOD = "groprompt"
+"""The method the training runs feed; every other discovered method runs once per evaluation split."""
+
+
+def validate_study(config, schema):
+    """Validate ``config`` against ``schema`` (filling its defaults), then the rules a schema cannot state and
+    every path the study reads; raise one WorkflowError listing every problem."""
+    source = ", ".join(map(str, workflow.configfiles)) or "the --config values"
+    try:
+        validate(config, os.path.join(workflow.basedir, schema))
+    except WorkflowError as error:
+        raise WorkflowError(f"invalid config ({source}): {_schema_problem(error)}") from None
+    problems = _cross_key_problems(config)
+    if not problems:
+        problems = _missing_paths(config) + _method_problems(config)
+    if problems:
+        raise WorkflowError(f"invalid config ({source}):\n  " + "\n  ".join(problems))
+
+
+def _schema_problem(error):
+    """The jsonschema error inside a Snakemake validation error, as one line naming the key."""
+    cause = error.__context__  # validate() raises its WorkflowError while handling jsonschema's ValidationError
+    if not hasattr(cause, "absolute_path"):
+        return str(error)
+    where = ".".join(str(part) for part in cause.absolute_path) or "the top level"
+    return f"{where}: {cause.message}"
+
+
+def _cross_key_problems(config):
+    problems = []
+    datasets = config["datasets"]
+    if config["device"] == "cpu" and config["gpus"] != 0:
+        problems.append(f"gpus: {config['gpus']} GPUs with device cpu; set gpus: 0 or device: cuda")
+    if config["device"] == "cuda" and config["gpus"] < 1:
+        problems.append("gpus: device cuda needs gpus >= 1 (the GPUs of one training job)")
+    if ("pretrain" in config) == ("checkpoints" in config):
+        problems.append("give exactly one of pretrain (stand-in models trained here) and checkpoints (your models)")
+    for key, entry in datasets.items():
+        if ("root" in entry) == ("generate" in entry):
+            problems.append(f"datasets.{key}: give exactly one of root and generate")
+        if "generate" in entry and entry["kind"] != "synrvos":
+            problems.append(f"datasets.{key}.generate: only kind synrvos can be generated, not {entry['kind']}")
+    references = [("train.dataset", config["train"]["dataset"])]
+    references += [(f"evaluation[{i}].dataset", item["dataset"]) for i, item in enumerate(config["evaluation"])]
+    if "pretrain" in config:
+        references.append(("pretrain.dataset", config["pretrain"]["dataset"]))
+    problems += [f"{key}: no dataset {value!r} in datasets (known: {', '.join(datasets)})"
+                 for key, value in references if value not in datasets]
+    for variant, values in config["train"]["variants"].items():
+        missing = [key for key in ("lambda_f", "lambda_v") if key not in values]
+        if missing:
+            problems.append(f"train.variants.{variant}: give {' and '.join(missing)} explicitly (0 for L_box only)")
+    for i, item in enumerate(config["evaluation"]):
+        kind = datasets.get(item["dataset"], {}).get("kind")
+        if item["score"] and kind not in SCORED_KINDS:
+            problems.append(f"evaluation[{i}]: groprompt evaluate scores the Ref-YouTube-VOS layout "
+                            f"({', '.join(SCORED_KINDS)}), not {kind}; set score: false")
+    kinds = [datasets.get(item["dataset"], {}).get("kind") for item in config["evaluation"] if item["score"]]
+    if len(set(kinds)) != len(kinds):
+        problems.append("evaluation: two scored splits of one dataset kind (the tables have one row set per kind)")
+    pairs = [(item["dataset"], item["split"]) for item in config["evaluation"]]
+    if len(set(pairs)) != len(pairs):
+        problems.append("evaluation: a dataset split is listed twice")
+    return problems
+
+
+def _missing_paths(config):
+    """Every dataset root and checkpoint the config names that is not on disk."""
+    named = [(f"datasets.{key}.root", entry.get("root")) for key, entry in config["datasets"].items()]
+    named += [(f"checkpoints.{key}", path) for key, path in config.get("checkpoints", {}).items()]
+    return [f"{key}: {path} does not exist (no code downloads data or weights: put it there or correct the path)"
+            for key, path in named if path is not None and not os.path.exists(path)]
+
+
+def _method_problems(config):
+    listing = method_listing()
+    loaded = {entry["name"] for entry in listing["methods"]}
+    failed = {entry["name"] for entry in listing["failures"]}
+    problems = [f"methods.{name}: no method {name!r} (available: {', '.join(sorted(loaded))})"
+                for name in config["methods"] if name not in loaded]
+    problems += [f"exclude_methods: no method {name!r} (available: {', '.join(sorted(loaded | failed))})"
+                 for name in config["exclude_methods"] if name not in loaded | failed]
+    problems += [f"method {f['name']} ({f['source']}) fails to load: {f['error']} (fix it, or list it in "
+                 f"exclude_methods)" for f in listing["failures"] if f["name"] not in config["exclude_methods"]]
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------- methods
+_LISTING = {}
+
+
+def method_listing():
+    """``groprompt methods --json`` for this repository's baselines/ (run once, when the workflow is parsed), so
+    a module dropped into baselines/ becomes inference jobs with no workflow edit."""
+    if not _LISTING:
+        command = ["groprompt", "methods", "--json", "--baselines-dir", BASELINES]
+        try:
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        except FileNotFoundError:
+            raise WorkflowError("the groprompt command is not on PATH: activate the environment it is installed in "
+                                "(pip install -e .)") from None
+        except subprocess.CalledProcessError as error:
+            raise WorkflowError(f"`{shlex.join(command)}` failed:\n{error.stderr}") from None
+        _LISTING.update(json.loads(output))
+    return _LISTING
+
+
+def baseline_methods(scored):
+    """Names of the methods that run once per evaluation split (not GroPrompt, not excluded); oracles only where
+    the split is ``scored`` (has ground truth)."""
+    return [entry["name"] for entry in method_listing()["methods"]
+            if entry["name"] != GROPROMPT_METHOD and entry["name"] not in config["exclude_methods"]
+            and (scored or not entry["uses_ground_truth"])]
+
+
+# ---------------------------------------------------------------------------------------------------- paths
+BASELINES = os.path.join(workflow.basedir, "baselines")
+
+
+def work(*parts):
+    return os.path.join("work", config["name"], *parts)
+
+
+def results(*parts):
+    return os.path.join("results", config["name"], *parts)
+
+
+def log(*parts):
+    return work("logs", *parts[:-1], parts[-1] + ".log")
+
+
+def bench(*parts):
+    return work("benchmarks", *parts[:-1], parts[-1] + ".tsv")
+
+
+SAM_CACHE = work("cache", "sam")
+
+
+def dataset(key):
+    return config["datasets"][key]
+
+
+def dataset_root(key):
+    entry = dataset(key)
+    return work("data", key) if "generate" in entry else entry["root"]
+
+
+def dataset_inputs(key):
+    """The files a rule reading dataset ``key`` waits for: the manifest of a generated dataset, nothing for a
+    dataset on disk (it is checked when the workflow starts, and never rebuilt)."""
+    return [os.path.join(dataset_root(key), "synrvos.json")] if "generate" in dataset(key) else []
+
+
+def grounder_checkpoint():
+    """The pre-trained grounder (Grounded-SAM's prompter and GroPrompt's starting point)."""
+    return work("models", "grounder") if "pretrain" in config else config["checkpoints"]["grounder"]
+
+
+def segmentor_checkpoint():
+    return work("models", "segmentor.pt") if "pretrain" in config else config["checkpoints"]["segmentor"]
+
+
+def model_inputs():
+    """Checkpoints that rules must wait for: the stand-ins trained here; the user's are checked at start."""
+    if "pretrain" not in config:
+        return []
+    return [f"{grounder_checkpoint()}.metrics.json", f"{segmentor_checkpoint()}.metrics.json"]
+
+
+def tokenizer():
+    """The user's tokenizer folder, or None (the stand-in grounder's size bundles MiniLM's)."""
+    return config.get("checkpoints", {}).get("tokenizer")
+
+
+def gpus(stage):
+    """GPUs a job of ``stage`` declares: the configured count for training, one for anything else on CUDA."""
+    if config["device"] == "cpu":
+        return 0
+    return config["gpus"] if stage == "train" else 1
+
+
+def on_gpus(stage):
+    """The command prefix that gives a job of ``stage`` GPUs of its own (workflows/scripts/gpu_slots.py);
+    nothing on CPU."""
+    if not gpus(stage):
+        return ""
+    return f"python {shlex.quote(os.path.join(workflow.basedir, 'workflows', 'scripts', 'gpu_slots.py'))} " \
+           f"{gpus(stage)} --"
+
+
+def train_run(variant, seed):
+    return work("train", variant, f"seed{seed}")
+
+
+def groprompt_runs():
+    """``groprompt/<variant>/seed<s>`` for every variant and seed (the infer and eval sub-folders)."""
+    return [f"{GROPROMPT_METHOD}/{variant}/seed{seed}"
+            for variant in config["train"]["variants"] for seed in config["seeds"]]
+
+
+def evaluation_runs(item):
+    """Every run folder name (method, or groprompt/<variant>/seed<s>) of one evaluation entry."""
+    return baseline_methods(item["score"]) + groprompt_runs()
+
+
+def stamp(*values):
+    """A digest of what a resumable job's results depend on beyond its input files: ``values`` (its settings)
+    and the size and time of the user's checkpoints (not workflow files, so Snakemake cannot see them change)."""
+    external = [(path, os.stat(path).st_size, os.stat(path).st_mtime_ns)
+                for path in config.get("checkpoints", {}).values() if path and os.path.exists(path)]
+    text = json.dumps([values, external], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+RESUME_GUARD = (
+    'stamp={params.out}/.workflow-inputs; '
+    'if [ ! -e "$stamp" ] || [ "$(cat "$stamp")" != {params.stamp} ] || [ -n "$(find {input} -newer "$stamp")" ]; '
+    'then rm -rf {params.out}; fi; mkdir -p {params.out} && echo {params.stamp} > "$stamp" && '
+)
+"""Shell prefix of the resumable steps (train --resume, infer), which continue what an interrupted job left in
+{params.out}. That is right only if the job runs again with the same inputs: the folder is emptied first when an
+input file is newer than the job's start (an upstream step was redone, e.g. after a config change), when the
+settings stamp differs, or when it has no stamp (not started by this workflow), so no stale epoch or video is
+ever continued."""
+
+
+def write_yaml(path, mapping):
+    """Write ``mapping`` as YAML atomically (the rules that turn config sections into CLI config files)."""
+    from groprompt.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(mapping, sort_keys=False))

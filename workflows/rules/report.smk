@@ -1,0 +1,137 @@
+"""Stage 6: tables and the qualitative figure into results/<name>/ (`groprompt tables`, `groprompt figure`), and
+the study's run statistics (`groprompt run-stats`).
+
+Tables and the figure hold no timings or dates, so a resumed study writes byte-identical ones; wall time and peak
+memory per job (Snakemake's benchmark records) and the SAM encoder passes go to results/<name>/run_stats.json.
+Table 6 and the figure are of the first scored evaluation split; rows on other scored splits feed Tables 1-3.
+"""
+
+
+def scored():
+    return [item for item in config["evaluation"] if item["score"]]
+
+
+def eval_dir(item, run):
+    return work("eval", item["dataset"], item["split"], run)
+
+
+def row_keys(item):
+    """{row key of `groprompt tables`: the runs (one per seed) of it} on one evaluation split."""
+    rows = {method: [method] for method in baseline_methods(scored=item["score"])}
+    for variant in config["train"]["variants"]:
+        rows[f"{GROPROMPT_METHOD}-{variant}"] = [f"{GROPROMPT_METHOD}/{variant}/seed{seed}"
+                                                 for seed in config["seeds"]]
+    return rows
+
+
+def table_rows():
+    """The --rows of `groprompt tables`: KEY=EVAL_DIR[,...] on the first scored split, KIND:KEY=... on others."""
+    rows = []
+    for position, item in enumerate(scored()):
+        prefix = "" if position == 0 else dataset(item["dataset"])["kind"] + ":"
+        rows += [prefix + key + "=" + ",".join(eval_dir(item, run) for run in runs)
+                 for key, runs in row_keys(item).items()]
+    return " ".join(shlex.quote(row) for row in rows)
+
+
+def stage_records():
+    """{stage name: benchmark record} of every job that has one (all but the config writers and this rule)."""
+    records = {}
+    for key, entry in config["datasets"].items():
+        if "generate" in entry:
+            records[f"synrvos/{key}"] = bench("synrvos", key)
+    if "pretrain" in config:
+        records |= {f"pretrain/{name}": bench("pretrain", name) for name in PRETRAINING}
+    records["params"] = bench("params")
+    records |= {f"train/{variant}/seed{seed}": bench("train", variant, f"seed{seed}")
+                for variant in config["train"]["variants"] for seed in config["seeds"]}
+    for item in config["evaluation"]:
+        for run in evaluation_runs(item):
+            name = f"{item['dataset']}/{item['split']}/{run}"
+            records[f"infer/{name}"] = bench("infer", item["dataset"], item["split"], *run.split("/"))
+            if item["score"]:
+                records[f"evaluate/{name}"] = bench("evaluate", item["dataset"], item["split"], *run.split("/"))
+    if scored():
+        records |= {"tables": bench("tables"), "figure": bench("figure")}
+    return records
+
+
+def infer_stats():
+    return {f"{item['dataset']}/{item['split']}/{run}": work("infer", item["dataset"], item["split"], run,
+                                                            "run_stats.json")
+            for item in config["evaluation"] for run in evaluation_runs(item)}
+
+
+def study_targets():
+    """What `rule all` builds: tables, figure and the run statistics, which wait for every inference run (and so
+    for the submission archives of splits that ask for them). A study with no scored split gets no tables:
+    there is nothing to tabulate but Table 5, whose counts are in work/<name>/params.json."""
+    targets = [results("run_stats.json"), work("params.json")]
+    if scored():
+        targets += [results("tables.md"), results("figure.png")]
+    return targets
+
+
+def pairs(flag, mapping):
+    return " ".join(f"{flag} {shlex.quote(f'{name}={path}')}" for name, path in mapping.items())
+
+
+rule tables:
+    input:
+        evaluations=lambda w: [os.path.join(eval_dir(item, run), "summary.csv") for item in scored()
+                               for run in evaluation_runs(item)],
+        params=work("params.json"),
+    output:
+        results("tables.md"),
+        results("table6.csv"),
+        results("table5.csv"),
+    params:
+        dataset=lambda w: dataset(scored()[0]["dataset"])["kind"],
+        rows=lambda w: table_rows(),
+        name=config["name"],
+        out=results(),
+    log:
+        log("tables"),
+    benchmark:
+        bench("tables")
+    shell:
+        "groprompt tables --config-name {params.name} --dataset {params.dataset} --params {input.params} "
+        "--rows {params.rows} --out {params.out} > {log} 2>&1"
+
+
+rule figure:
+    input:
+        runs=lambda w: [work("infer", scored()[0]["dataset"], scored()[0]["split"], runs[0], "run_stats.json")
+                        for runs in row_keys(scored()[0]).values()],
+    output:
+        results("figure.png"),
+    params:
+        kind=lambda w: dataset(scored()[0]["dataset"])["kind"],
+        data=lambda w: dataset_root(scored()[0]["dataset"]),
+        split=lambda w: scored()[0]["split"],
+        # One run per row: GroPrompt's of the first seed.
+        methods=lambda w: pairs("--method", {key: work("infer", scored()[0]["dataset"], scored()[0]["split"], runs[0])
+                                            for key, runs in row_keys(scored()[0]).items()}),
+    log:
+        log("figure"),
+    benchmark:
+        bench("figure")
+    shell:
+        "groprompt figure --dataset-kind {params.kind} --data {params.data} --split {params.split} "
+        "{params.methods} --out {output} > {log} 2>&1"
+
+
+rule run_stats:
+    input:
+        stages=lambda w: list(stage_records().values()),
+        infer=lambda w: list(infer_stats().values()),
+    output:
+        results("run_stats.json"),
+    params:
+        stages=lambda w: pairs("--stage", stage_records()),
+        infer=lambda w: pairs("--infer", infer_stats()),
+        name=config["name"],
+    log:
+        log("run_stats"),
+    shell:
+        "groprompt run-stats --config-name {params.name} {params.stages} {params.infer} --out {output} > {log} 2>&1"
