@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from groprompt.prompting.params import ComponentCount
 
 NAME = "params"
-HELP = "count total and trainable parameters per component (prompter, SAM, ModalCon) on the meta device"
+HELP = "Count total and trainable parameters per component (prompter, SAM, ModalCon) on the meta device."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

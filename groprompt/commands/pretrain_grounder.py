@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 NAME = "pretrain-grounder"
-HELP = "pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split"
+HELP = "Pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

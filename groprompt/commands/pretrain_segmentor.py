@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 NAME = "pretrain-segmentor"
-HELP = "pre-train the stand-in SAM from random weights on (frame, jittered box, mask) triples of an annotated split"
+HELP = "Pre-train the stand-in SAM from random weights on (frame, jittered box, mask) triples of an annotated split."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "show-video"
-HELP = "draw a PNG contact sheet of a video: frames, ground-truth masks and boxes, expressions by kind"
+HELP = "Draw a PNG contact sheet of a video: frames, ground-truth masks and boxes, expressions by kind."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

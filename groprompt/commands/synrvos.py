@@ -7,7 +7,7 @@ import os
 import time
 
 NAME = "synrvos"
-HELP = "generate SynRVOS, the synthetic referring-video benchmark, in the Ref-YouTube-VOS layout"
+HELP = "Generate SynRVOS, the synthetic referring-video benchmark, in the Ref-YouTube-VOS layout."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

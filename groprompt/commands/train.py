@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 NAME = "train"
-HELP = "fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted)"
+HELP = "Fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
