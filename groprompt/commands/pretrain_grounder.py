@@ -4,42 +4,23 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from groprompt.commands._pretraining import add_pretraining_arguments, set_threads
 
 NAME = "pretrain-grounder"
 HELP = "Pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="dataset root (SynRVOS: the folder `synrvos` wrote)")
-    parser.add_argument("--dataset-kind", default="refytvos",
-                        help="reader of the dataset's layout (default: %(default)s, which SynRVOS uses)")
-    parser.add_argument("--split", default="pretrain", help="annotated split to train on (default: %(default)s)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="prompter checkpoint folder to write (Hugging Face layout: loadable by "
-                             "build_prompter, `groprompt train --prompter` and the prompter methods); the metrics "
-                             "go to <out>.metrics.json")
-    parser.add_argument("--steps", type=int, required=True, help="optimiser updates (the run's length)")
-    parser.add_argument("--batch-size", type=int, default=16, help="samples per update (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: %(default)s)")
+    add_pretraining_arguments(
+        parser, out_help="prompter checkpoint folder to write (Hugging Face layout: loadable by build_prompter, "
+        "`groprompt train --prompter` and the prompter methods)", eval_frames=300, eval_measure="box IoU",
+        model="prompter")
     parser.add_argument("--warmup-steps", type=int, default=50,
                         help="linear warm-up steps, at most half the run (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and sampling (default: 0)")
-    parser.add_argument("--eval-frames", type=int, default=300,
-                        help="frames held out of training (the split's last videos) to report box IoU on "
-                             "(default: %(default)s)")
-    parser.add_argument("--eval-every", type=int, default=0,
-                        help="also report held-out IoU every N steps (default: only at the end)")
-    parser.add_argument("--size", default="tiny", help="prompter size to train (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice); 1 is much faster when other jobs "
-                             "share the cores")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from groprompt.data.registry import open_dataset
     from groprompt.devices import resolve_device
@@ -55,10 +36,7 @@ def run(args: argparse.Namespace) -> int:
                                     eval_every=args.eval_every, seed=args.seed, size=args.size)
     prompter_size(args.size)  # an unknown size fails before the data is read
     device = resolve_device(args.device)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise GroPromptError(f"--threads must be >= 1, got {args.threads}", fix="pass --threads 1 or more")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if not args.data.is_dir():
         raise GroPromptError("dataset root not found", path=args.data,
                              fix="generate it first (groprompt synrvos --out DIR) or correct --data")
