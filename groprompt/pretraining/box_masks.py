@@ -16,11 +16,11 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
-from groprompt.pretraining.loop import heldout_videos
+from groprompt.pretraining.loop import HeldOutSplit, frame_subset
 
 
 @dataclass(frozen=True)
-class BoxMaskSet:
+class BoxMaskSet(HeldOutSplit):
     """Every (frame, object) sample of a set of frames; ``M`` samples over ``N`` frames of one size ``(H, W)``.
 
     Attributes:
@@ -61,24 +61,10 @@ class BoxMaskSet:
 
     def select_frames(self, rows: np.ndarray) -> BoxMaskSet:
         """The set restricted to the frames at ``rows`` (sorted ``(K,)`` int), samples re-indexed."""
-        rows = np.asarray(rows, dtype=np.int64)
-        new_row = np.full(self.num_frames, -1, dtype=np.int64)
-        new_row[rows] = np.arange(len(rows))
-        kept = np.flatnonzero(new_row[self.frame_index] >= 0)
+        rows, kept, frame_index = frame_subset(self.frame_index, self.num_frames, rows)
         return BoxMaskSet(frames=self.frames[rows], labels=self.labels[rows],
                           keys=tuple(self.keys[row] for row in rows), videos=self.videos[rows],
-                          frame_index=new_row[self.frame_index[kept]], obj_ids=self.obj_ids[kept],
-                          boxes=self.boxes[kept])
-
-    def split_heldout(self, frames: int) -> tuple[BoxMaskSet, BoxMaskSet]:
-        """``(training set, held-out set)``: the held-out set is the last videos, in split order, holding at least
-        ``frames`` frames.
-
-        The choice depends on the data only, not on a seed, so runs with different seeds are scored on the same
-        frames; whole videos are held out so that no held-out frame has a near-copy in training.
-        """
-        held = heldout_videos(self.videos, frames)
-        return self.select_frames(np.flatnonzero(~held)), self.select_frames(np.flatnonzero(held))
+                          frame_index=frame_index, obj_ids=self.obj_ids[kept], boxes=self.boxes[kept])
 
 
 def load_box_masks(dataset: Dataset, *, progress: bool = True) -> BoxMaskSet:

@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
-from groprompt.pretraining.loop import heldout_videos
+from groprompt.pretraining.loop import HeldOutSplit, frame_subset
 
 
 @dataclass(frozen=True)
-class GroundingSet:
+class GroundingSet(HeldOutSplit):
     """``M`` (frame, sentence, box) samples over ``N`` frames of one size ``(H, W)`` and ``E`` distinct sentences.
 
     Attributes:
@@ -61,24 +61,11 @@ class GroundingSet:
     def select_frames(self, rows: np.ndarray) -> GroundingSet:
         """The set restricted to the frames at ``rows`` (sorted ``(K,)`` int), samples re-indexed; the sentence
         table is kept whole (it is small and shared)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        new_row = np.full(self.num_frames, -1, dtype=np.int64)
-        new_row[rows] = np.arange(len(rows))
-        kept = np.flatnonzero(new_row[self.frame_index] >= 0)
+        rows, kept, frame_index = frame_subset(self.frame_index, self.num_frames, rows)
         return GroundingSet(frames=self.frames[rows], keys=tuple(self.keys[row] for row in rows),
-                            videos=self.videos[rows], texts=self.texts, frame_index=new_row[self.frame_index[kept]],
+                            videos=self.videos[rows], texts=self.texts, frame_index=frame_index,
                             text_index=self.text_index[kept], boxes=self.boxes[kept],
                             kinds=tuple(self.kinds[i] for i in kept))
-
-    def split_heldout(self, frames: int) -> tuple[GroundingSet, GroundingSet]:
-        """``(training set, held-out set)``: the held-out set is the split's last videos holding at least
-        ``frames`` frames.
-
-        The choice depends on the data only, not on a seed, so runs with different seeds are scored on the same
-        frames; whole videos are held out so that no held-out frame has a near-copy in training.
-        """
-        held = heldout_videos(self.videos, frames)
-        return self.select_frames(np.flatnonzero(~held)), self.select_frames(np.flatnonzero(held))
 
 
 def load_grounding_set(dataset: Dataset, *, progress: bool = True) -> GroundingSet:

@@ -105,3 +105,31 @@ def heldout_videos(videos: np.ndarray, frames: int) -> np.ndarray:
             fix="pass a smaller --eval-frames, or pre-train on a larger split",
         )
     return held
+
+
+def frame_subset(frame_index: np.ndarray, num_frames: int,
+                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the frames at ``rows`` of a set whose samples point at frames through ``frame_index``.
+
+    Returns ``(rows, kept, new_frame_index)``: ``rows`` as ``(K,) int64``, the indices of the samples on kept frames,
+    and those samples' frame indices within the subset.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    new_row = np.full(num_frames, -1, dtype=np.int64)
+    new_row[rows] = np.arange(len(rows))
+    kept = np.flatnonzero(new_row[frame_index] >= 0)
+    return rows, kept, new_row[frame_index[kept]]
+
+
+class HeldOutSplit:
+    """Adds :meth:`split_heldout` to an in-memory sample set with ``videos`` and ``select_frames(rows)``."""
+
+    def split_heldout(self, frames: int):
+        """``(training set, held-out set)``: the held-out set is the split's last videos holding at least
+        ``frames`` frames.
+
+        The choice depends on the data only, not on a seed, so runs with different seeds are scored on the same
+        frames; whole videos are held out so that no held-out frame has a near-copy in training.
+        """
+        held = heldout_videos(self.videos, frames)
+        return self.select_frames(np.flatnonzero(~held)), self.select_frames(np.flatnonzero(held))
