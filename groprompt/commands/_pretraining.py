@@ -33,6 +33,18 @@ def add_pretraining_arguments(parser: argparse.ArgumentParser, *, out_help: str,
                              "share the cores")
 
 
+def prepare(args: argparse.Namespace):
+    """Check ``--device``, apply ``--threads`` and check ``--data`` exists; returns the torch device."""
+    from groprompt.devices import resolve_device
+
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    if not args.data.is_dir():
+        raise GroPromptError("dataset root not found", path=args.data,
+                             fix="generate it first (groprompt synrvos --out DIR) or correct --data")
+    return device
+
+
 def set_threads(threads: int | None) -> None:
     """Apply ``--threads`` (None: leave torch's choice)."""
     if threads is None:

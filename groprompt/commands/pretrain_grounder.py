@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from groprompt.commands._pretraining import add_pretraining_arguments, set_threads
+from groprompt.commands._pretraining import add_pretraining_arguments, prepare
 
 NAME = "pretrain-grounder"
 HELP = "Pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split."
@@ -23,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from groprompt.data.registry import open_dataset
-    from groprompt.devices import resolve_device
     from groprompt.errors import GroPromptError
     from groprompt.pretraining.grounder import GrounderPretrainConfig, pretrain_grounder
     from groprompt.pretraining.grounding_set import load_grounding_set
@@ -35,11 +34,7 @@ def run(args: argparse.Namespace) -> int:
                                     weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
                                     eval_every=args.eval_every, seed=args.seed, size=args.size)
     prompter_size(args.size)  # an unknown size fails before the data is read
-    device = resolve_device(args.device)
-    set_threads(args.threads)
-    if not args.data.is_dir():
-        raise GroPromptError("dataset root not found", path=args.data,
-                             fix="generate it first (groprompt synrvos --out DIR) or correct --data")
+    device = prepare(args)
     if args.out.is_file():
         raise GroPromptError("--out is a file; the prompter checkpoint is a folder", path=args.out,
                              fix="pass a folder path such as models/grounder_tiny")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from groprompt.commands._pretraining import add_pretraining_arguments, set_threads
+from groprompt.commands._pretraining import add_pretraining_arguments, prepare
 
 NAME = "pretrain-segmentor"
 HELP = "Pre-train the stand-in SAM from random weights on (frame, jittered box, mask) triples of an annotated split."
@@ -21,7 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from groprompt.data.registry import open_dataset
-    from groprompt.devices import resolve_device
     from groprompt.errors import GroPromptError
     from groprompt.pretraining import (
         SegmentorPretrainConfig,
@@ -35,11 +34,7 @@ def run(args: argparse.Namespace) -> int:
     config = SegmentorPretrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                      weight_decay=args.weight_decay, box_jitter=args.box_jitter,
                                      eval_every=args.eval_every, seed=args.seed, sam=resolve_config(args.size))
-    device = resolve_device(args.device)
-    set_threads(args.threads)
-    if not args.data.is_dir():
-        raise GroPromptError("dataset root not found", path=args.data,
-                             fix="generate it first (groprompt synrvos --out DIR) or correct --data")
+    device = prepare(args)
     if args.out.is_dir():
         raise GroPromptError("--out is a folder; it must name the checkpoint file to write", path=args.out,
                              fix="pass a file path such as models/sam_tiny.pt")

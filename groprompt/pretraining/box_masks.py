@@ -16,11 +16,11 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
-from groprompt.pretraining.loop import HeldOutSplit, frame_subset
+from groprompt.pretraining.loop import FrameSampleSet, frame_subset
 
 
 @dataclass(frozen=True)
-class BoxMaskSet(HeldOutSplit):
+class BoxMaskSet(FrameSampleSet):
     """Every (frame, object) sample of a set of frames; ``M`` samples over ``N`` frames of one size ``(H, W)``.
 
     Attributes:
@@ -44,15 +44,6 @@ class BoxMaskSet(HeldOutSplit):
 
     def __len__(self) -> int:
         return len(self.obj_ids)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frames)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """``(H, W)`` of every frame."""
-        return (int(self.frames.shape[1]), int(self.frames.shape[2]))
 
     def masks(self, samples: np.ndarray) -> np.ndarray:
         """``(K, H, W) bool`` masks of the samples at indices ``samples`` (``(K,)`` int)."""

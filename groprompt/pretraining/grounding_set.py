@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
-from groprompt.pretraining.loop import HeldOutSplit, frame_subset
+from groprompt.pretraining.loop import FrameSampleSet, frame_subset
 
 
 @dataclass(frozen=True)
-class GroundingSet(HeldOutSplit):
+class GroundingSet(FrameSampleSet):
     """``M`` (frame, sentence, box) samples over ``N`` frames of one size ``(H, W)`` and ``E`` distinct sentences.
 
     Attributes:
@@ -48,15 +48,6 @@ class GroundingSet(HeldOutSplit):
 
     def __len__(self) -> int:
         return len(self.frame_index)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frames)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """``(H, W)`` of every frame."""
-        return (int(self.frames.shape[1]), int(self.frames.shape[2]))
 
     def select_frames(self, rows: np.ndarray) -> GroundingSet:
         """The set restricted to the frames at ``rows`` (sorted ``(K,)`` int), samples re-indexed; the sentence

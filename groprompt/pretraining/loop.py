@@ -121,8 +121,18 @@ def frame_subset(frame_index: np.ndarray, num_frames: int,
     return rows, kept, new_row[frame_index[kept]]
 
 
-class HeldOutSplit:
-    """Adds :meth:`split_heldout` to an in-memory sample set with ``videos`` and ``select_frames(rows)``."""
+class FrameSampleSet:
+    """Frame geometry and :meth:`split_heldout` for an in-memory sample set with ``frames`` (``(N, H, W, ...)``),
+    ``videos`` and ``select_frames(rows)``."""
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)`` of every frame."""
+        return (int(self.frames.shape[1]), int(self.frames.shape[2]))
 
     def split_heldout(self, frames: int):
         """``(training set, held-out set)``: the held-out set is the split's last videos holding at least
