@@ -57,3 +57,52 @@ def test_perfect_predictions_score_100_in_every_set(tmp_path: Path):
     summary = pd.read_csv(scores / "summary.csv")
     assert sorted(summary["set"].unique()) == ["anno_0", "anno_1", "anno_2", "anno_3", "mean"]
     assert (summary["J&F-Mean"] == 100.0).all()
+
+
+def _gt_box(obj: int, t: int) -> list[float]:
+    """The tight xyxy box of object ``obj`` in frame ``t`` of :func:`moving_squares` (side 6, step 2)."""
+    return [2 + 2 * t, 4 + 8 * (obj - 1), 8 + 2 * t, 10 + 8 * (obj - 1)]
+
+
+def test_box_iou_of_each_set_is_that_of_its_expressions(tmp_path: Path):
+    """Set 1 gives object 1 half-width boxes (IoU 0.5), set 2 gives it no box on frame 1 (0 there): per-set Box
+    1, 0.75, 0.75, 1 and 87.5 over the sets, the same under both protocols; each row names its expression."""
+    root, dataset = _dataset(tmp_path)
+    video = dataset.video("v")
+    labels = moving_squares(2)
+    layout = OutputLayout(tmp_path / "infer")
+    writer = VideoWriter(layout, video)
+    for t in range(video.num_frames):
+        boxes = np.array([_gt_box(e.obj_id, t) for e in video.expressions], dtype=float)
+        boxes[1, 2] = boxes[1, 0] + 3  # expression "1": object 1 in set 1
+        if t == 1:
+            boxes[2] = np.nan  # expression "2": object 1 in set 2
+        masks = np.stack([labels[t] == e.obj_id for e in video.expressions])
+        writer.add_frame(t, boxes, np.ones(len(masks)), masks)
+    writer.finish({"method": "oracle"})
+
+    sets, scores = tmp_path / "sets", tmp_path / "scores"
+    assert main(["expression-sets", "--pred", str(layout.root), "--data", str(root), "--out", str(sets)]) == 0
+    assert main(["evaluate", "--pred", str(sets), "--gt", str(root / "valid" / "Annotations"),
+                 "--expressions", str(root / "meta_expressions" / "valid" / "meta_expressions.json"),
+                 "--boxes", str(layout.root / "boxes"), "--out", str(scores), "--workers", "1"]) == 0
+    summary = pd.read_csv(scores / "summary.csv").set_index(["protocol", "set"])
+    for protocol in ("assignment", "strict"):
+        assert summary.loc[(protocol, "anno_0"), "Box"] == 100.0
+        assert summary.loc[(protocol, "anno_1"), "Box"] == 75.0
+        assert summary.loc[(protocol, "anno_2"), "Box"] == 75.0
+        assert summary.loc[(protocol, "mean"), "Box"] == 87.5
+        assert summary.loc[(protocol, "mean"), "J&F-Mean"] == 100.0
+    rows = pd.read_csv(scores / "per_object.csv", dtype={"expression": str})
+    set1 = rows[(rows["set"] == "anno_1") & (rows["protocol"] == "assignment")].set_index("object_id")
+    assert set1.loc[1, "expression"] == "1" and set1.loc[2, "expression"] == "5"
+    assert set1.loc[1, "Box"] == 0.5
+
+
+def test_set_boxes_need_the_expressions_file(tmp_path: Path, capsys):
+    root, _ = _dataset(tmp_path)
+    (tmp_path / "sets" / "anno_0").mkdir(parents=True)
+    (tmp_path / "boxes").mkdir()
+    code = main(["evaluate", "--pred", str(tmp_path / "sets"), "--gt", str(root / "valid" / "Annotations"),
+                 "--boxes", str(tmp_path / "boxes"), "--out", str(tmp_path / "scores")])
+    assert code != 0 and "--expressions" in capsys.readouterr().err

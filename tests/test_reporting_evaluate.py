@@ -116,4 +116,4 @@ def test_boxes_file_missing_or_wrong_layout(tmp_path, capsys):
     write_label_png(davis / "cat" / "00000.png", np.zeros((H, W), np.uint8))
     code = main(["evaluate", "--pred", str(davis), "--gt", str(davis), "--boxes", str(paths["boxes"]),
                  "--out", str(tmp_path / "o"), "--workers", "1"])
-    assert code == 2 and "davis layout" in capsys.readouterr().err
+    assert code == 2 and "davis label maps" in capsys.readouterr().err

@@ -231,6 +231,20 @@ def test_tables_cli(study, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_tables_cli_without_rows_makes_table5_alone(tmp_path, capsys):
+    """A study that scores nothing (Ref-YouTube-VOS valid: submissions only) still gets its Table 5."""
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"prompter_size": "swin-b", "totals": {"all": {"parameters": 9, "trainable": 7}}}))
+    out = tmp_path / "results" / "ytvos"
+    assert main(["tables", "--config-name", "ytvos", "--dataset", "refytvos", "--params", str(params),
+                 "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"table5.csv", "table5.md", "table5.tex", "tables.md"}
+    assert "| GroPrompt (Ours) | 7 |" in (out / "table5.md").read_text()
+    capsys.readouterr()
+    assert main(["tables", "--config-name", "ytvos", "--dataset", "refytvos", "--out", str(tmp_path / "x")]) == 2
+    assert "nothing to tabulate" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("spec, message", [("grounded-sam", "malformed row"), ("nowhere:x=a", "unknown dataset"),
                                            ("x={missing}", "no summary.csv")])
 def test_bad_rows_are_named(tmp_path, capsys, spec, message):

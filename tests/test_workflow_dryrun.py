@@ -112,6 +112,14 @@ def test_paper_refdavis_trains_on_ytvos_with_torchrun_and_gpus(tmp_path: Path) -
     assert sum("gpu=1" in line for line in declared) == len(BASELINES) + 2
     assert f"--offer checkpoint={tmp_path}/models/groundingdino_swinb_cogcoor.pth" in out
     assert "--segmentor-variant vit_h" in out and "--dataset-kind refdavis" in out
+    # The paper's protocol: per-expression masks merged into the four expression sets, then assignment and strict
+    # per set, with each object's box IoU in its set.
+    evaluations = [line for line in out.splitlines() if "groprompt evaluate" in line]
+    assert len(evaluations) == len(BASELINES) + 2
+    for line in evaluations:
+        assert "groprompt expression-sets --pred work/paper_refdavis/infer/refdavis/valid/" in line
+        assert "--layout refdavis" in line and "--boxes work/paper_refdavis/infer/refdavis/valid/" in line
+        assert f"--gt {tmp_path}/data/refdavis/valid/Annotations" in line
 
 
 def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> None:
@@ -119,15 +127,26 @@ def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> No
     counts = job_counts(result)
     # No ground truth: no oracle, no evaluation; every run writes the server's archive.
     assert counts["infer_method"] == len(WITHOUT_ORACLES) and counts["infer_groprompt"] == 2
-    assert "evaluate" not in counts
+    assert "evaluate" not in counts and "figure" not in counts
     assert result.stdout.count("--submission") == len(WITHOUT_ORACLES) + 2
+    # Nothing scored, so Table 5 alone: its counts come from the models of the config.
+    [tables] = [line for line in result.stdout.splitlines() if "groprompt tables" in line]
+    assert "--dataset refytvos" in tables and "--params work/paper_refytvos/params.json" in tables
+    assert "--rows" not in tables
 
 
 def test_paper_a2d_runs_both_test_sets_with_a2d_lambdas(tmp_path: Path) -> None:
     result = dry_run(tmp_path, paper_config("paper_a2d", tmp_path))
     counts = job_counts(result)
-    assert counts["infer_method"] == 2 * len(WITHOUT_ORACLES) and counts["infer_groprompt"] == 4
+    # Both test splits have ground truth, so the oracles run too and every run is scored.
+    assert counts["infer_method"] == 2 * len(BASELINES) and counts["infer_groprompt"] == 4
+    assert counts["evaluate"] == 2 * (len(BASELINES) + 2)
     assert counts["train"] == 2 and "--dataset-kind a2d" in result.stdout and "--dataset-kind jhmdb" in result.stdout
+    out = result.stdout
+    for kind in ("a2d", "jhmdb"):
+        assert out.count(f"--layout referring --dataset-kind {kind} --data {tmp_path}/data/") == len(BASELINES) + 2
+    [tables] = [line for line in out.splitlines() if "groprompt tables" in line]
+    assert "--dataset a2d" in tables and "jhmdb:gt-box-sam=work/paper_a2d/eval/jhmdb/test/gt-box-sam" in tables
 
 
 @pytest.fixture()

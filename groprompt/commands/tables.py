@@ -32,20 +32,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True,
                         help="the study's dataset (synrvos, refdavis, refytvos, a2d, jhmdb): Table 6 and the "
                              "breakdowns are of the rows on it")
-    parser.add_argument("--rows", nargs="+", action="extend", required=True, metavar="[DATASET:]KEY=DIR[,DIR...]",
-                        help="method rows, each with its evaluation folders (one per seed); repeatable")
+    parser.add_argument("--rows", nargs="+", action="extend", default=[], metavar="[DATASET:]KEY=DIR[,DIR...]",
+                        help="method rows, each with its evaluation folders (one per seed); repeatable. Without "
+                             "rows (nothing scored, e.g. Ref-YouTube-VOS valid) only Table 5 is made")
     parser.add_argument("--params", type=Path, default=None,
                         help="JSON of groprompt params --json for the study's config (Table 5)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables (e.g. results/<name>)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from groprompt.errors import GroPromptError
     from groprompt.reporting.report import build_tables, write_tables
     from groprompt.reporting.results import dataset_info, read_rows
     from groprompt.reporting.table5 import read_params
     from groprompt.reporting.tables import to_markdown
 
     dataset_info(args.dataset)
+    if not args.rows and args.params is None:
+        raise GroPromptError("nothing to tabulate", fix="pass --rows (evaluation folders), --params, or both")
     params = read_params(args.params) if args.params is not None else None
     rows = read_rows(args.rows, args.dataset)
     tables = build_tables(args.dataset, rows, params)

@@ -13,6 +13,7 @@ and is read by :func:`groprompt.data.refytvos.load_refytvos`; this module adds w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,20 +44,27 @@ def load_refdavis(root: str | Path, split: str, *, dataset_name: str = "refdavis
     return replace(dataset, videos=tuple(_with_expression_sets(video, expressions_file) for video in dataset))
 
 
-def _with_expression_sets(video: Video, expressions_file: Path) -> Video:
-    """Number each object's expressions 0..3 in file order; any other count per object is an error."""
+def expression_sets(obj_ids: Sequence[int | None], *, video: str, path: Path, dataset: str | None = None,
+                    ) -> list[int]:
+    """The expression set of each of a video's expressions, given their objects in file order: the k-th expression
+    of an object is in set k. Any object with other than four expressions is an error naming ``path``."""
     seen: dict[int | None, int] = {}
-    numbered = []
-    for expression in video.expressions:
-        position = seen.get(expression.obj_id, 0)
-        seen[expression.obj_id] = position + 1
-        numbered.append(replace(expression, expression_set=position))
+    numbers = []
+    for obj_id in obj_ids:
+        numbers.append(seen.get(obj_id, 0))
+        seen[obj_id] = numbers[-1] + 1
     wrong = {obj_id: count for obj_id, count in seen.items() if count != len(EXPRESSION_SETS)}
     if wrong:
         counts = ", ".join(f"object {obj_id}: {count}" for obj_id, count in sorted(wrong.items()))
         raise GroPromptError(
             f"every Ref-DAVIS17 object needs exactly {len(EXPRESSION_SETS)} expressions ({counts})",
-            dataset=video.dataset, video=video.name, path=expressions_file,
-            fix="regenerate the layout with `groprompt convert-davis`",
+            dataset=dataset, video=video, path=path, fix="regenerate the layout with `groprompt convert-davis`",
         )
+    return numbers
+
+
+def _with_expression_sets(video: Video, expressions_file: Path) -> Video:
+    numbers = expression_sets([e.obj_id for e in video.expressions], video=video.name, path=expressions_file,
+                              dataset=video.dataset)
+    numbered = [replace(e, expression_set=k) for e, k in zip(video.expressions, numbers, strict=True)]
     return replace(video, expressions=tuple(numbered))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,8 @@ class Prediction:
         kind: the expression's kind where the expressions file gives one (SynRVOS: appearance, location, motion).
         boxes: ``(T, 4) float64`` predicted ``(x0, y0, x1, y1)`` pixel boxes, one row per ground-truth frame, nan
             rows where the method gave no box; ``None`` when no boxes were given to the evaluation.
+        object_boxes: label maps of a Ref-DAVIS17 expression set: ``obj_id -> (exp_id, boxes as above)`` of the
+            one expression of each object in the set; ``None`` when no boxes were given.
     """
 
     set_name: str
@@ -64,6 +66,7 @@ class Prediction:
     obj_id: int | None = None
     kind: str | None = None
     boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    object_boxes: Mapping[int, tuple[str, np.ndarray]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def missing_frames(self) -> int:
@@ -132,8 +135,13 @@ def plan_evaluation(
     """Validate the prediction and ground-truth folders and plan the scoring, without decoding any pixel.
 
     Args:
-        boxes: the ``boxes/`` folder of ``groprompt infer`` (per-expression layout only): each expression's
-            predicted boxes are read now and scored against the tight boxes of its ground-truth masks.
+        expressions: ``meta_expressions.json`` mapping each expression to its object: needed by the
+            per-expression layout, and by the refdavis layout with ``boxes`` (its k-th expression of an object is
+            in set k).
+        boxes: the ``boxes/`` folder of ``groprompt infer`` (per-expression and refdavis layouts): each
+            expression's predicted boxes are read now and scored against the tight boxes of its object's
+            ground-truth masks; in the refdavis layout each object row of set k gets the box IoU of the object's
+            k-th expression (box IoU needs no assignment: it is the same under both protocols).
 
     Raises:
         GroPromptError: a missing folder, video, frame or ``meta_expressions.json``; a PNG that is unreadable,
@@ -150,13 +158,16 @@ def plan_evaluation(
     if layout not in LAYOUTS:
         raise GroPromptError(f"unknown layout {layout!r}", fix=f"use one of: auto, {', '.join(LAYOUTS)}")
     if boxes is not None:
-        if layout != "per-expression":
+        if layout == "davis":
             raise GroPromptError(
-                f"box IoU is scored per expression, but the predictions are in the {layout} layout",
+                "box IoU is scored per expression, but davis label maps do not say which expression a box is of",
                 path=pred_dir, fix="leave out --boxes, or evaluate groprompt infer's Annotations folder")
         if not Path(boxes).is_dir():
             raise GroPromptError("boxes folder does not exist", path=boxes,
                                  fix="pass the boxes/ folder that groprompt infer wrote")
+        if expressions is None:
+            raise GroPromptError("box IoU needs the expressions file that maps each expression to its object",
+                                 path=boxes, fix="pass --expressions path/to/meta_expressions.json")
     warnings: list[str] = []
     if layout == "per-expression":
         if expressions is None:
@@ -169,11 +180,15 @@ def plan_evaluation(
         return EvaluationPlan(layout, (SINGLE_SET,), jobs, warnings)
     set_roots = {SINGLE_SET: pred_dir} if layout == "davis" else _refdavis_sets(pred_dir, warnings)
     gt_videos = _gt_videos(gt_dir, _subdirs(gt_dir))
+    set_boxes = None
+    if boxes is not None:
+        set_boxes = _set_boxes(Path(boxes), Path(expressions), gt_videos, allow_missing, warnings)
     jobs = []
     for video, (gt_paths, shape) in gt_videos.items():
         predictions = tuple(
-            Prediction(name, _prediction_paths(root / video, gt_paths, shape, allow_missing, video=video))
-            for name, root in set_roots.items()
+            Prediction(name, _prediction_paths(root / video, gt_paths, shape, allow_missing, video=video),
+                       object_boxes=set_boxes[video][k] if set_boxes is not None else None)
+            for k, (name, root) in enumerate(set_roots.items())
         )
         jobs.append(VideoJob(video, gt_paths, shape, predictions))
     for root in set_roots.values():
@@ -336,6 +351,32 @@ def _aligned_boxes(found: tuple[list[str], np.ndarray] | None, gt_paths: Sequenc
             raise GroPromptError("the boxes file has no row for this frame", video=video, expression=expression,
                                  frame=gt_path.stem, path=path, fix=fix)
     return aligned
+
+
+def _set_boxes(
+    boxes_dir: Path, expressions: Path, gt_videos: Mapping[str, tuple[tuple[Path, ...], tuple[int, int]]],
+    allow_missing: bool, warnings: list[str],
+) -> dict[str, list[dict[int, tuple[str, np.ndarray]]]]:
+    """Per ground-truth video, per Ref-DAVIS17 expression set, ``obj_id -> (exp_id, aligned boxes)``."""
+    from groprompt.data.refdavis import EXPRESSION_SETS, expression_sets
+
+    table = read_expressions(expressions)
+    result = {}
+    for video, (gt_paths, _) in gt_videos.items():
+        sets: list[dict[int, tuple[str, np.ndarray]]] = [{} for _ in EXPRESSION_SETS]
+        if video not in table:
+            warnings.append(f"ground-truth video {video} has no expressions in {expressions}; its Box is empty")
+            result[video] = sets
+            continue
+        video_boxes = _video_boxes(boxes_dir, video, allow_missing)
+        targets = table[video]
+        numbers = expression_sets([t.obj_id for t in targets.values()], video=video, path=expressions)
+        for (exp_id, target), k in zip(targets.items(), numbers, strict=True):
+            sets[k][target.obj_id] = (exp_id, _aligned_boxes(
+                video_boxes.get(exp_id), gt_paths, allow_missing, video=video, expression=exp_id,
+                path=boxes_dir / f"{video}.csv"))
+        result[video] = sets
+    return result
 
 
 def _plan_per_expression(

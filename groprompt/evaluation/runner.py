@@ -8,9 +8,11 @@ expressions file gives kinds) and its box IoU (where predicted boxes were given)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -28,9 +30,9 @@ ROW_COLUMNS = (
 """Columns of a per-object row (``per_object.csv``); the measures are named as in the official DAVIS CSVs."""
 
 OPTIONAL_COLUMNS = ("kind", "Box")
-"""Columns of per-expression rows that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and
-``Box`` (box IoU of the expression in [0, 1]: mean over the frames where its object is present, method_spec.md §8,
-with the object's ground-truth box the tight box of its mask)."""
+"""Columns that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and ``Box`` (box IoU of the
+expression in [0, 1]: mean over the frames where its object is present, method_spec.md §8, with the object's
+ground-truth box the tight box of its mask; in a Ref-DAVIS17 set, that of the object's expression in the set)."""
 
 
 def read_stack(paths: Sequence[Path | None], shape: tuple[int, int]) -> np.ndarray:
@@ -54,7 +56,8 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
         labels = read_stack(prediction.paths, job.shape)
         if prediction.expression is None:
             for protocol, scores in score_label_maps(labels, truth, protocols).items():
-                rows += [_row(job.video, prediction, protocol, score) for score in scores]
+                rows += [_with_set_box(_row(job.video, prediction, protocol, score), prediction, truth)
+                         for score in scores]
             continue
         if prediction.obj_id not in truth.ids:
             raise GroPromptError(
@@ -71,6 +74,19 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
             row["Box"] = expression_box_iou(prediction.boxes, truth.boxes(truth.ids.index(prediction.obj_id)))
         rows.append(row)
     return rows
+
+
+def _with_set_box(row: dict, prediction: Prediction, truth: VideoTruth) -> dict:
+    """``row`` of an object scored in a Ref-DAVIS17 set, with the expression of the object in that set and its box
+    IoU where boxes were given (nan for an object no expression of the set refers to)."""
+    if prediction.object_boxes is None:
+        return row
+    found = prediction.object_boxes.get(row["object_id"])
+    if found is None:
+        return row | {"Box": np.nan}
+    exp_id, boxes = found
+    return row | {"expression": exp_id,
+                  "Box": expression_box_iou(boxes, truth.boxes(truth.ids.index(row["object_id"])))}
 
 
 def _row(video: str, prediction: Prediction, protocol: str, score: ObjectScore) -> dict:
@@ -91,20 +107,23 @@ def _row(video: str, prediction: Prediction, protocol: str, score: ObjectScore) 
 
 
 def score_plan(plan: EvaluationPlan, protocols: tuple[str, ...], workers: int = 1) -> list[dict]:
-    """Score every video of ``plan`` with ``workers`` processes (1: in this process); rows in plan order.
+    """Score every video of ``plan`` with ``workers`` processes (1: in this process); rows in plan order."""
+    return score_jobs(functools.partial(score_video, protocols=protocols), plan.jobs, workers)
 
-    A :class:`GroPromptError` raised while scoring cancels the remaining videos and propagates.
-    """
-    progress = tqdm(total=len(plan.jobs), desc="evaluate", unit="video", disable=None)
-    results: list[list[dict]] = [[] for _ in plan.jobs]
-    with progress:
-        if workers <= 1 or len(plan.jobs) <= 1:
-            for index, job in enumerate(plan.jobs):
-                results[index] = score_video(job, protocols)
+
+def score_jobs(score: Callable[[Any], list[dict]], jobs: Sequence[Any], workers: int = 1) -> list[dict]:
+    """``score`` each job (one video) with ``workers`` processes (1: in this process), with a progress bar; the
+    rows of all jobs, in job order. A :class:`GroPromptError` raised while scoring cancels the remaining jobs and
+    propagates."""
+    results: list[list[dict]] = [[] for _ in jobs]
+    with tqdm(total=len(jobs), desc="evaluate", unit="video", disable=None) as progress:
+        if workers <= 1 or len(jobs) <= 1:
+            for index, job in enumerate(jobs):
+                results[index] = score(job)
                 progress.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(plan.jobs))) as pool:
-                futures = {pool.submit(score_video, job, protocols): index for index, job in enumerate(plan.jobs)}
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                futures = {pool.submit(score, job): index for index, job in enumerate(jobs)}
                 try:
                     for future in as_completed(futures):
                         results[futures[future]] = future.result()

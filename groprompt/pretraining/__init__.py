@@ -4,11 +4,17 @@ Shared pieces: the optimiser and learning-rate schedule (:mod:`.schedule`) and t
 its metrics file (:mod:`.loop`). The segmentor's pre-training: :mod:`.box_masks` (its data) and :mod:`.segmentor`.
 The grounder's: :mod:`.grounding_set` (its data), :mod:`.dense_targets` and :mod:`.grounder_loss` (the dense
 FCOS-style objective of ``stack_notes.md``) and :mod:`.grounder`.
+
+The grounder's names are imported from their module on first use: each pre-training step is its own workflow job,
+and the segmentor's should not pay the ~4 s import of Grounding DINO that only the grounder's needs.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from groprompt.pretraining.box_masks import BoxMaskSet, box_masks, filled_box_iou, load_box_masks
-from groprompt.pretraining.grounder import GrounderPretrainConfig, evaluate_grounder, pretrain_grounder
-from groprompt.pretraining.grounding_set import GroundingSet, load_grounding_set
 from groprompt.pretraining.loop import (
     heldout_videos,
     metrics_path,
@@ -27,6 +33,12 @@ from groprompt.pretraining.segmentor import (
     pretrain_segmentor,
     sam_pixels,
 )
+
+_LAZY = {
+    "GrounderPretrainConfig": "grounder", "evaluate_grounder": "grounder", "pretrain_grounder": "grounder",
+    "GroundingSet": "grounding_set", "load_grounding_set": "grounding_set",
+}
+"""The grounder's names, imported from their module on first use."""
 
 __all__ = [
     "BoxMaskSet",
@@ -55,3 +67,11 @@ __all__ = [
     "warmup_cosine",
     "write_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

@@ -7,7 +7,8 @@ Paths, relative to the working directory (the repository root)::
     work/<name>/configs/                  training and parameter-count configs written from this config
     work/<name>/train/<variant>/seed<s>/  GroPrompt runs (resumable: checkpoints per epoch)
     work/<name>/infer/<dataset>/<split>/<method>[/<variant>/seed<s>]/    masks and boxes (resumable per video)
-    work/<name>/eval/<dataset>/<split>/<same>/                            per_object.csv, summary.csv
+    work/<name>/eval/<dataset>/<split>/<same>/                            summary.csv (and per_object.csv or
+                                                                          per_sample.csv, sets/ for Ref-DAVIS17)
     work/<name>/cache/sam/                one SAM image-embedding cache for the whole study
     work/<name>/logs/, work/<name>/benchmarks/   one log and one time/memory record per job
     results/<name>/                       tables, figure, run_stats.json
@@ -24,8 +25,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-SCORED_KINDS = ("synrvos", "refytvos", "refdavis")
-"""Dataset kinds whose ground truth `groprompt evaluate` reads (<root>/<split>/Annotations and meta_expressions)."""
+SCORED_KINDS = ("synrvos", "refytvos", "refdavis", "a2d", "jhmdb")
+"""Dataset kinds `groprompt evaluate` scores (workflows/rules/evaluate.smk says how)."""
+UNSCORED_SPLITS = {"refytvos": ("valid", "test")}
+"""Splits without public ground truth: the evaluation server scores them (submission: true)."""
 GROPROMPT_METHOD = "groprompt"
 """The method the training runs feed; every other discovered method runs once per evaluation split."""
 
@@ -81,8 +84,11 @@ def _cross_key_problems(config):
     for i, item in enumerate(config["evaluation"]):
         kind = datasets.get(item["dataset"], {}).get("kind")
         if item["score"] and kind not in SCORED_KINDS:
-            problems.append(f"evaluation[{i}]: groprompt evaluate scores the Ref-YouTube-VOS layout "
-                            f"({', '.join(SCORED_KINDS)}), not {kind}; set score: false")
+            problems.append(f"evaluation[{i}]: groprompt evaluate scores {', '.join(SCORED_KINDS)}, not {kind}; "
+                            "set score: false")
+        if item["score"] and item["split"] in UNSCORED_SPLITS.get(kind, ()):
+            problems.append(f"evaluation[{i}]: {kind} {item['split']} has no public ground truth; set score: false "
+                            "(and submission: true for the evaluation server's archive)")
     kinds = [datasets.get(item["dataset"], {}).get("kind") for item in config["evaluation"] if item["score"]]
     if len(set(kinds)) != len(kinds):
         problems.append("evaluation: two scored splits of one dataset kind (the tables have one row set per kind)")

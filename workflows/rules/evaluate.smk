@@ -1,9 +1,48 @@
-"""Stage 5: `groprompt evaluate` of every inference run on a scored split (method_spec §8): J, F, J&F per
-expression against its own object (the per-expression layout infer writes), and box IoU from infer's boxes.
+"""Stage 5: `groprompt evaluate` of every inference run on a scored split, by the protocol of its dataset
+(method_spec §8):
 
-The ground truth is read where the Ref-YouTube-VOS layout keeps it (SynRVOS, and Ref-DAVIS17 converted by
-`groprompt convert-davis`): <root>/<split>/Annotations and <root>/meta_expressions/<split>/meta_expressions.json.
+* SynRVOS and Ref-YouTube-VOS: J, F, J&F per expression against its own object (the per-expression layout infer
+  writes), and box IoU from infer's boxes;
+* Ref-DAVIS17: the paper's protocol. `groprompt expression-sets` merges the per-expression masks into the four
+  expression sets (eval/.../sets/anno_0..3), then evaluate runs the DAVIS-2017 assignment and the strict
+  protocol on each set and averages the four; each object's row of set k carries the box IoU of its k-th
+  expression;
+* A2D-Sentences and JHMDB-Sentences: P@0.5..0.9, overall and mean IoU over the annotated samples.
+
+Ground truth of the first two is read where the Ref-YouTube-VOS layout keeps it (Ref-DAVIS17 converted by
+`groprompt convert-davis`): <root>/<split>/Annotations and <root>/meta_expressions/<split>/meta_expressions.json;
+A2D and JHMDB are read by their dataset readers.
 """
+
+PER_EXPRESSION = (
+    "groprompt evaluate --pred {infer}/Annotations --gt {gt} --layout per-expression --expressions {expressions} "
+    "--boxes {infer}/boxes --out {out} --workers {threads}"
+)
+EXPRESSION_SETS = (
+    "groprompt expression-sets --pred {infer} --data {root} --split {split} --out {out}/sets && "
+    "groprompt evaluate --pred {out}/sets --gt {gt} --layout refdavis --expressions {expressions} "
+    "--boxes {infer}/boxes --out {out} --workers {threads}"
+)
+REFERRING = (
+    "groprompt evaluate --pred {infer}/Annotations --layout referring --dataset-kind {kind} --data {root} "
+    "--split {split} --out {out} --workers {threads}"
+)
+EVALUATE_COMMANDS = {"synrvos": PER_EXPRESSION, "refytvos": PER_EXPRESSION, "refdavis": EXPRESSION_SETS,
+                     "a2d": REFERRING, "jhmdb": REFERRING}
+"""The evaluation of each dataset kind (every kind in SCORED_KINDS has one)."""
+
+
+def evaluate_command(wildcards, threads):
+    root = dataset_root(wildcards.dataset)
+    kind = dataset(wildcards.dataset)["kind"]
+    values = {
+        "infer": work("infer", wildcards.dataset, wildcards.split, wildcards.run),
+        "out": work("eval", wildcards.dataset, wildcards.split, wildcards.run),
+        "root": root, "kind": kind, "split": wildcards.split, "threads": threads,
+        "gt": os.path.join(root, wildcards.split, "Annotations"),
+        "expressions": os.path.join(root, "meta_expressions", wildcards.split, "meta_expressions.json"),
+    }
+    return EVALUATE_COMMANDS[kind].format(**{key: shlex.quote(str(value)) for key, value in values.items()})
 
 
 rule evaluate:
@@ -12,13 +51,8 @@ rule evaluate:
         data=lambda w: dataset_inputs(w.dataset),
     output:
         summary=work("eval", "{dataset}", "{split}", "{run}", "summary.csv"),
-        per_object=work("eval", "{dataset}", "{split}", "{run}", "per_object.csv"),
     params:
-        infer=lambda w: work("infer", w.dataset, w.split, w.run),
-        gt=lambda w: os.path.join(dataset_root(w.dataset), w.split, "Annotations"),
-        expressions=lambda w: os.path.join(dataset_root(w.dataset), "meta_expressions", w.split,
-                                           "meta_expressions.json"),
-        out=lambda w: work("eval", w.dataset, w.split, w.run),
+        command=evaluate_command,
     wildcard_constraints:
         dataset="[^/]+",
         split="[^/]+",
@@ -28,6 +62,4 @@ rule evaluate:
     benchmark:
         bench("evaluate", "{dataset}", "{split}", "{run}")
     shell:
-        "groprompt evaluate --pred {params.infer}/Annotations --gt {params.gt} --layout per-expression "
-        "--expressions {params.expressions} --boxes {params.infer}/boxes --out {params.out} "
-        "--workers {threads} > {log} 2>&1"
+        "({params.command}) > {log} 2>&1"

@@ -3,7 +3,8 @@ the study's run statistics (`groprompt run-stats`).
 
 Tables and the figure hold no timings or dates, so a resumed study writes byte-identical ones; wall time and peak
 memory per job (Snakemake's benchmark records) and the SAM encoder passes go to results/<name>/run_stats.json.
-Table 6 and the figure are of the first scored evaluation split; rows on other scored splits feed Tables 1-3.
+Table 6 and the figure are of the first scored evaluation split; rows on other scored splits feed Tables 1-3. A
+study with no scored split (Ref-YouTube-VOS valid: submissions only) gets Table 5 and no figure.
 """
 
 
@@ -24,6 +25,21 @@ def row_keys(item):
     return rows
 
 
+def study_dataset():
+    """The kind of the study's own dataset (`groprompt tables --dataset`): its first scored split's, else its
+    first evaluation split's."""
+    return dataset((scored() or config["evaluation"])[0]["dataset"])["kind"]
+
+
+def table_outputs():
+    """The files of `groprompt tables` that every such study has: Table 6 only where its own dataset is scored
+    with J&F (not A2D/JHMDB, whose P@K go to Tables 2-3)."""
+    outputs = [results("tables.md"), results("table5.csv")]
+    if scored() and study_dataset() not in ("a2d", "jhmdb"):
+        outputs.append(results("table6.csv"))
+    return outputs
+
+
 def table_rows():
     """The --rows of `groprompt tables`: KEY=EVAL_DIR[,...] on the first scored split, KIND:KEY=... on others."""
     rows = []
@@ -31,7 +47,7 @@ def table_rows():
         prefix = "" if position == 0 else dataset(item["dataset"])["kind"] + ":"
         rows += [prefix + key + "=" + ",".join(eval_dir(item, run) for run in runs)
                  for key, runs in row_keys(item).items()]
-    return " ".join(shlex.quote(row) for row in rows)
+    return "--rows " + " ".join(shlex.quote(row) for row in rows) if rows else ""
 
 
 def stage_records():
@@ -42,7 +58,7 @@ def stage_records():
             records[f"synrvos/{key}"] = bench("synrvos", key)
     if "pretrain" in config:
         records |= {f"pretrain/{name}": bench("pretrain", name) for name in PRETRAINING}
-    records["params"] = bench("params")
+    records |= {"params": bench("params"), "tables": bench("tables")}
     records |= {f"train/{variant}/seed{seed}": bench("train", variant, f"seed{seed}")
                 for variant in config["train"]["variants"] for seed in config["seeds"]}
     for item in config["evaluation"]:
@@ -52,7 +68,7 @@ def stage_records():
             if item["score"]:
                 records[f"evaluate/{name}"] = bench("evaluate", item["dataset"], item["split"], *run.split("/"))
     if scored():
-        records |= {"tables": bench("tables"), "figure": bench("figure")}
+        records["figure"] = bench("figure")
     return records
 
 
@@ -64,11 +80,10 @@ def infer_stats():
 
 def study_targets():
     """What `rule all` builds: tables, figure and the run statistics, which wait for every inference run (and so
-    for the submission archives of splits that ask for them). A study with no scored split gets no tables:
-    there is nothing to tabulate but Table 5, whose counts are in work/<name>/params.json."""
-    targets = [results("run_stats.json"), work("params.json")]
+    for the submission archives of splits that ask for them). A study with no scored split gets no figure."""
+    targets = [results("run_stats.json"), results("tables.md")]
     if scored():
-        targets += [results("tables.md"), results("figure.png")]
+        targets.append(results("figure.png"))
     return targets
 
 
@@ -82,11 +97,9 @@ rule tables:
                                for run in evaluation_runs(item)],
         params=work("params.json"),
     output:
-        results("tables.md"),
-        results("table6.csv"),
-        results("table5.csv"),
+        table_outputs(),
     params:
-        dataset=lambda w: dataset(scored()[0]["dataset"])["kind"],
+        dataset=lambda w: study_dataset(),
         rows=lambda w: table_rows(),
         name=config["name"],
         out=results(),
@@ -96,7 +109,7 @@ rule tables:
         bench("tables")
     shell:
         "groprompt tables --config-name {params.name} --dataset {params.dataset} --params {input.params} "
-        "--rows {params.rows} --out {params.out} > {log} 2>&1"
+        "{params.rows} --out {params.out} > {log} 2>&1"
 
 
 rule figure:
