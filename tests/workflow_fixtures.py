@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -60,3 +61,15 @@ def _make(path: Path, folder: bool) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     return path
+
+
+def run_study(workdir: Path, configfile: Path, cores: int = 2,
+              timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """A real ``snakemake --cores N`` run of the repository's Snakefile on ``configfile`` in ``workdir``; output
+    captured, never raises on failure. The ``groprompt`` CLI of this interpreter's environment is put on PATH
+    (every rule calls it), so the run works without an activated environment."""
+    command = [*SNAKEMAKE, "--cores", str(cores), "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(workdir), "--configfile", str(configfile)]
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    return subprocess.run(command, check=False, capture_output=True, text=True, cwd=workdir, env=env,
+                          timeout=timeout)
