@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,24 @@ def test_overlap_goes_to_the_higher_box_score(tmp_path: Path):
     assert labels[0, 0, :3].tolist() == [2, 1, 0] and labels[1, 0, :3].tolist() == [1, 1, 0]
 
 
+def _write_oracle(folder: Path, video, boxes: Callable[[int], np.ndarray]) -> OutputLayout:
+    """An infer folder whose masks are the ground truth of each expression's object and whose boxes on frame t
+    are ``boxes(t)`` (one row per expression)."""
+    labels = moving_squares(2)
+    layout = OutputLayout(folder)
+    writer = VideoWriter(layout, video)
+    for t in range(video.num_frames):
+        masks = np.stack([labels[t] == e.obj_id for e in video.expressions])
+        writer.add_frame(t, boxes(t), np.ones(len(masks)), masks)
+    writer.finish({"method": "oracle"})
+    return layout
+
+
 def test_perfect_predictions_score_100_in_every_set(tmp_path: Path):
     root, dataset = _dataset(tmp_path)
     video = dataset.video("v")
     labels = moving_squares(2)
-    layout = OutputLayout(tmp_path / "infer")
-    writer = VideoWriter(layout, video)
-    for t in range(video.num_frames):
-        masks = np.stack([labels[t] == e.obj_id for e in video.expressions])
-        writer.add_frame(t, np.zeros((len(masks), 4)), np.ones(len(masks)), masks)
-    writer.finish({"method": "oracle"})
+    layout = _write_oracle(tmp_path / "infer", video, lambda t: np.zeros((len(video.expressions), 4)))
 
     sets = tmp_path / "sets"
     assert main(["expression-sets", "--pred", str(layout.root), "--data", str(root), "--out", str(sets)]) == 0
@@ -69,17 +78,15 @@ def test_box_iou_of_each_set_is_that_of_its_expressions(tmp_path: Path):
     1, 0.75, 0.75, 1 and 87.5 over the sets, the same under both protocols; each row names its expression."""
     root, dataset = _dataset(tmp_path)
     video = dataset.video("v")
-    labels = moving_squares(2)
-    layout = OutputLayout(tmp_path / "infer")
-    writer = VideoWriter(layout, video)
-    for t in range(video.num_frames):
-        boxes = np.array([_gt_box(e.obj_id, t) for e in video.expressions], dtype=float)
-        boxes[1, 2] = boxes[1, 0] + 3  # expression "1": object 1 in set 1
+
+    def boxes(t: int) -> np.ndarray:
+        rows = np.array([_gt_box(e.obj_id, t) for e in video.expressions], dtype=float)
+        rows[1, 2] = rows[1, 0] + 3  # expression "1": object 1 in set 1
         if t == 1:
-            boxes[2] = np.nan  # expression "2": object 1 in set 2
-        masks = np.stack([labels[t] == e.obj_id for e in video.expressions])
-        writer.add_frame(t, boxes, np.ones(len(masks)), masks)
-    writer.finish({"method": "oracle"})
+            rows[2] = np.nan  # expression "2": object 1 in set 2
+        return rows
+
+    layout = _write_oracle(tmp_path / "infer", video, boxes)
 
     sets, scores = tmp_path / "sets", tmp_path / "scores"
     assert main(["expression-sets", "--pred", str(layout.root), "--data", str(root), "--out", str(sets)]) == 0
