@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from groprompt.reporting.intervals import Estimate
 from groprompt.reporting.results import DatasetInfo, MethodRuns, ordered
 from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
 from groprompt.reporting.tables import Column, Table
@@ -31,6 +32,16 @@ def _kind_counts(rows: Sequence[MethodRuns]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _method_rows(rows: Sequence[MethodRuns], headers: dict[tuple[str, str], str],
+                 estimate: Callable[[MethodRuns, str, str], Estimate | None]) -> tuple[list[Column], list[dict]]:
+    """The columns (Method, Seeds, one per header) and one row per method of a breakdown, whose header of
+    (group, measure) holds ``estimate(row, group, measure)``."""
+    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
+    body = [{"Method": row.label, "Seeds": len(row.runs)}
+            | {header: estimate(row, group, name) for (group, name), header in headers.items()} for row in rows]
+    return columns, body
+
+
 def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
     """J&F and Box per method and expression kind on ``dataset``; None if no evaluation has kinds."""
     rows = ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
@@ -38,13 +49,7 @@ def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | N
     if not counts:
         return None
     headers = {(kind, name): f"{name} {kind} (n={count})" for kind, count in counts.items() for name in KIND_MEASURES}
-    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
-    body = []
-    for row in rows:
-        cells: dict = {"Method": row.label, "Seeds": len(row.runs)}
-        for (kind, name), header in headers.items():
-            cells[header] = row.estimate(KIND_MEASURES[name], kind=kind)
-        body.append(cells)
+    columns, body = _method_rows(rows, headers, lambda row, kind, name: row.estimate(KIND_MEASURES[name], kind=kind))
     caption = (f"J&F and box-prompt IoU (Box) by expression kind on {dataset.caption}; ×100, computed by this "
                "harness (not in the paper). n: expressions of the kind.")
     return Table("by_kind", "Breakdown by expression kind", caption, columns, body, [INTERVAL_NOTE],
@@ -57,13 +62,8 @@ def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table |
     if not rows:
         return None
     headers = {(protocol, name): f"{name} ({protocol})" for name in PROTOCOL_MEASURES for protocol in PROTOCOLS}
-    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
-    body = []
-    for row in rows:
-        cells: dict = {"Method": row.label, "Seeds": len(row.runs)}
-        for (protocol, name), header in headers.items():
-            cells[header] = row.estimate(PROTOCOL_MEASURES[name], protocol=protocol)
-        body.append(cells)
+    columns, body = _method_rows(rows, headers,
+                                 lambda row, protocol, name: row.estimate(PROTOCOL_MEASURES[name], protocol=protocol))
     caption = (f"Ref-DAVIS17 protocols on {dataset.caption}; ×100, computed by this harness. assignment: the "
                "official DAVIS-2017 unsupervised evaluation (predictions matched to objects by maximum J&F, per "
                "expression set, mean of the sets), the paper's protocol; strict: each prediction scored against "
