@@ -218,3 +218,22 @@ def write_jhmdb(root: Path, videos: Sequence[JHMDBVideo]) -> Path:
     (root / "jhmdb_annotation.txt").write_text("".join(f"{row}\n" for row in annotation_rows))
     _write_json(root / "jhmdb_sentences_samples_metadata.json", samples)
     return root
+
+
+STILL_SIZE = (40, 48)
+"""(H, W) of :func:`two_box_stills`."""
+
+
+def two_box_stills(count: int, expressions: Sequence[dict], seed: int = 0) -> list[ToyVideo]:
+    """``count`` one-frame videos of :data:`STILL_SIZE` with two non-overlapping solid rectangles of random size
+    and place: object 1 on the left, object 2 on the right; every video gets ``expressions``
+    (``meta_expressions.json`` entries). Pre-training data of the stand-in models."""
+    rng = np.random.default_rng(seed)
+    videos = []
+    for index in range(count):
+        labels = np.zeros((1, *STILL_SIZE), dtype=np.uint8)
+        for obj, (left_min, left_max) in ((1, (1, 8)), (2, (26, 32))):
+            top, left = rng.integers(2, 18), rng.integers(left_min, left_max)
+            labels[0, top:top + rng.integers(10, 20), left:left + rng.integers(8, 15)] = obj
+        videos.append(ToyVideo(f"still_{index:03d}", labels, list(expressions)))
+    return videos

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from datasets_fixtures import ToyVideo, write_refytvos
+from datasets_fixtures import STILL_SIZE, two_box_stills, write_refytvos
 
 from groprompt.boxes import pixel_xyxy_to_normalized_cxcywh
 from groprompt.cli import main
@@ -42,44 +42,27 @@ from groprompt.pretraining.grounder_loss import (
     grounding_loss,
 )
 from groprompt.pretraining.grounding_set import GroundingSet, load_grounding_set
-from groprompt.pretraining.loop import heldout_videos
-from groprompt.pretraining.loop import metrics_path
+from groprompt.pretraining.loop import heldout_videos, metrics_path
 from groprompt.prompting import Prompter, build_prompter
 
-SIZE = (40, 48)
+SIZE = STILL_SIZE
 LN2 = math.log(2)
 DELIMITERS = torch.tensor([101, 102, 1012, 1029])  # [CLS], [SEP], ".", "?" in BERT's vocabulary
 
 
-def still_frames(count: int, seed: int = 0) -> list[ToyVideo]:
-    """``count`` one-frame videos with two solid rectangles: object 1 on the left, object 2 on the right."""
-    rng = np.random.default_rng(seed)
-    videos = []
-    for index in range(count):
-        labels = np.zeros((1, *SIZE), dtype=np.uint8)
-        for obj, (left_min, left_max) in ((1, (1, 8)), (2, (26, 32))):
-            top, left = rng.integers(2, 18), rng.integers(left_min, left_max)
-            labels[0, top:top + rng.integers(10, 20), left:left + rng.integers(8, 15)] = obj
-        videos.append(ToyVideo(f"still_{index:03d}", labels, [{"exp": "the red box", "obj_id": "1"},
-                                                               {"exp": "the green box on the right", "obj_id": "2"},
-                                                               {"exp": "the red shape", "obj_id": "1"}]))
-    return videos
+EXPRESSIONS = [{"exp": "the red box", "obj_id": "1"},
+                              {"exp": "the green box on the right", "obj_id": "2"},
+                              {"exp": "the red shape", "obj_id": "1"}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on shared CPUs a second thread slows these small models down several times."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("grounding")
-    write_refytvos(root, "pretrain", still_frames(12))
-    write_refytvos(root, "boxless", still_frames(2), with_annotations=False)
+    write_refytvos(root, "pretrain", two_box_stills(12, EXPRESSIONS))
+    write_refytvos(root, "boxless", two_box_stills(2, EXPRESSIONS), with_annotations=False)
     return root
 
 
@@ -240,7 +223,7 @@ def test_load_grounding_set_reads_every_referring_pair(samples: GroundingSet) ->
     assert samples.num_frames == 12 and len(samples) == 36 and samples.size == SIZE
     assert samples.texts == ("the red box", "the green box on the right", "the red shape")
     assert samples.text_index[:3].tolist() == [0, 1, 2] and samples.kinds[0] == ""
-    labels = still_frames(12)[0].labels[0]
+    labels = two_box_stills(12, EXPRESSIONS)[0].labels[0]
     rows, cols = np.nonzero(labels == 2)
     assert samples.boxes[1].tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
 

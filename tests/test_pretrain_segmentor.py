@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_fixtures import ToyVideo, write_refytvos
+from datasets_fixtures import STILL_SIZE, two_box_stills, write_refytvos
 
 from groprompt.cli import main
 from groprompt.data.refytvos import load_refytvos
@@ -33,37 +33,20 @@ from groprompt.pretraining import (
 )
 from groprompt.segmentation import EmbeddingCache, Segmentor, build_sam, load_sam
 
-SIZE = (40, 48)
+SIZE = STILL_SIZE
 
 
-def still_frames(count: int, seed: int = 0) -> list[ToyVideo]:
-    """``count`` one-frame videos, each with two non-overlapping solid rectangles (objects 1 and 2)."""
-    rng = np.random.default_rng(seed)
-    videos = []
-    for index in range(count):
-        labels = np.zeros((1, *SIZE), dtype=np.uint8)
-        for obj, (left_min, left_max) in ((1, (1, 8)), (2, (26, 32))):
-            top, left = rng.integers(2, 18), rng.integers(left_min, left_max)
-            labels[0, top:top + rng.integers(10, 20), left:left + rng.integers(8, 15)] = obj
-        videos.append(ToyVideo(f"still_{index:03d}", labels, [{"exp": "the red box", "obj_id": "1"},
-                                                               {"exp": "the green box", "obj_id": "2"}]))
-    return videos
+EXPRESSIONS = [{"exp": "the red box", "obj_id": "1"}, {"exp": "the green box", "obj_id": "2"}]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CPU: one torch thread is several times faster than two fighting other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def pretrain_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synrvos")
-    write_refytvos(root, "pretrain", still_frames(24))
-    write_refytvos(root, "boxless", still_frames(2), with_annotations=False)
+    write_refytvos(root, "pretrain", two_box_stills(24, EXPRESSIONS))
+    write_refytvos(root, "boxless", two_box_stills(2, EXPRESSIONS), with_annotations=False)
     return root
 
 
@@ -165,7 +148,7 @@ def test_box_masks_and_filled_box_iou_hand_values() -> None:
 
 
 def test_load_box_masks_reads_every_object(samples: BoxMaskSet, pretrain_root: Path) -> None:
-    videos = still_frames(24)
+    videos = two_box_stills(24, EXPRESSIONS)
     assert samples.num_frames == 24 and len(samples) == 48 and samples.size == SIZE
     assert samples.frames.shape == (24, *SIZE, 3) and samples.frames.dtype == np.uint8
     assert samples.keys[5] == "refytvos/pretrain/still_005/00000"
