@@ -50,10 +50,9 @@ LN2 = math.log(2)
 DELIMITERS = torch.tensor([101, 102, 1012, 1029])  # [CLS], [SEP], ".", "?" in BERT's vocabulary
 
 
-EXPRESSIONS = [{"exp": "the red box", "obj_id": "1"},
-                              {"exp": "the green box on the right", "obj_id": "2"},
-                              {"exp": "the red shape", "obj_id": "1"}]
-
+EXPRESSIONS = [{"exp": "the red box", "obj_id": "1"}, {"exp": "the green box on the right", "obj_id": "2"},
+               {"exp": "the red shape", "obj_id": "1"}]
+"""Of every still frame: two expressions of object 1, so the grounding set has 3 samples per frame."""
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -38,7 +38,6 @@ SIZE = STILL_SIZE
 
 EXPRESSIONS = [{"exp": "the red box", "obj_id": "1"}, {"exp": "the green box", "obj_id": "2"}]
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
