@@ -56,6 +56,14 @@ def test_the_default_study_plans_every_stage(default_plan) -> None:
     assert all("--resume" in line for line in train_lines)
 
 
+def test_a_fresh_clone_with_the_committed_results_runs_the_whole_study(tmp_path: Path) -> None:
+    """results/default/ is committed; its files existing must not make the main job "nothing to be done"."""
+    shutil.copytree(REPO / "results" / "default", tmp_path / "results" / "default")
+    counts = job_counts(dry_run(tmp_path))
+    assert counts["synrvos"] == 1 and counts["pretrain"] == 2 and counts["train"] == 2
+    assert counts["tables"] == 1 and counts["figure"] == 1 and counts["run_stats"] == 1
+
+
 def test_a_resumed_job_continues_only_from_the_same_inputs(default_plan) -> None:
     """The guard before `groprompt train --resume` keeps an interrupted run's folder, but empties it when an input
     was redone after the run started, the job's settings changed, or the folder has no stamp."""

@@ -78,10 +78,16 @@ def infer_stats():
             for item in config["evaluation"] for run in evaluation_runs(item)}
 
 
+STUDY_DONE = work("study.done")
+"""Touched when a study in this working directory has finished. `rule all` asks for it because results/ alone
+cannot say so: results/default/ is committed, and Snakemake does not rebuild existing files whose inputs are
+merely missing, so on a fresh clone the study would otherwise be "nothing to be done"."""
+
+
 def study_targets():
     """What `rule all` builds: tables, figure and the run statistics, which wait for every inference run (and so
     for the submission archives of splits that ask for them). A study with no scored split gets no figure."""
-    targets = [results("run_stats.json"), results("tables.md")]
+    targets = [STUDY_DONE, results("run_stats.json"), results("tables.md")]
     if scored():
         targets.append(results("figure.png"))
     return targets
@@ -139,7 +145,8 @@ rule run_stats:
         stages=lambda w: list(stage_records().values()),
         infer=lambda w: list(infer_stats().values()),
     output:
-        results("run_stats.json"),
+        stats=results("run_stats.json"),
+        done=touch(STUDY_DONE),
     params:
         stages=lambda w: pairs("--stage", stage_records()),
         infer=lambda w: pairs("--infer", infer_stats()),
@@ -147,4 +154,4 @@ rule run_stats:
     log:
         log("run_stats"),
     shell:
-        "groprompt run-stats --config-name {params.name} {params.stages} {params.infer} --out {output} > {log} 2>&1"
+        "groprompt run-stats --config-name {params.name} {params.stages} {params.infer} --out {output.stats} > {log} 2>&1"
