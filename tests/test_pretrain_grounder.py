@@ -21,6 +21,7 @@ from groprompt.errors import GroPromptError
 from groprompt.groprompt_method import load_prompter
 from groprompt.metrics.boxes import box_iou
 from groprompt.pretraining.dense_targets import (
+    assign_tokens,
     dense_positives,
     detector_token_layout,
     phrase_focal_loss,
@@ -30,8 +31,10 @@ from groprompt.pretraining.dense_targets import (
 )
 from groprompt.pretraining.grounder import (
     GrounderPretrainConfig,
+    best_target_iou,
     build_trainable_prompter,
     pretrain_grounder,
+    target_boxes,
     tokenize_texts,
 )
 from groprompt.pretraining.grounder_loss import (
@@ -40,6 +43,7 @@ from groprompt.pretraining.grounder_loss import (
     decoder_term,
     encoder_term,
     grounding_loss,
+    match_queries,
 )
 from groprompt.pretraining.grounding_set import GroundingSet, load_grounding_set
 from groprompt.pretraining.loop import heldout_videos, metrics_path
@@ -152,6 +156,62 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+ONE_BOX = torch.tensor([[True]])
+"""``valid`` of one image with one target box."""
+
+
+def test_assign_tokens_gives_shared_tokens_to_the_smaller_box() -> None:
+    layout = token_layout([(4, 4)])  # centres at .125/.375/.625/.875
+    boxes = torch.tensor([[[0.0, 0.0, 1.0, 0.5],  # rows y .125, .375: tokens 0..7 (area .5)
+                           [0.5, 0.0, 1.0, 1.0],  # columns x .625, .875: tokens 2, 3, 6, 7, 10, 11, 14, 15 (.5)
+                           [0.55, 0.3, 0.7, 0.45],  # only token 6 (.625, .375) (area .0225)
+                           [0.0, 0.0, 0.1, 0.1]]])  # padding: ignored although it would claim token 0
+    valid = torch.tensor([[True, True, True, False]])
+    positive, assigned = assign_tokens(layout, boxes, valid)
+    assert torch.nonzero(positive[0]).flatten().tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 14, 15]
+    # Tokens 2, 3, 7 lie in boxes 0 and 1 (equal areas: the first); token 6 in all three: the smallest, box 2.
+    assert assigned[0, [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 14, 15]].tolist() == [0, 0, 0, 0, 0, 0, 2, 0, 1, 1, 1, 1]
+
+
+def test_encoder_term_regresses_each_positive_to_its_own_box() -> None:
+    layout = token_layout([(2, 2)])  # centres (.25, .25), (.75, .25), (.25, .75), (.75, .75)
+    targets = torch.tensor([[[0.25, 0.25, 0.3, 0.3], [0.75, 0.75, 0.3, 0.3]]])  # tokens 0 and 3, one each
+    coords = torch.zeros(1, 4, 4)
+    coords[0, 0] = torch.tensor([_logit(0.25), _logit(0.25), _logit(0.3), _logit(0.3)])  # exact
+    coords[0, 3] = torch.tensor([_logit(0.65), _logit(0.75), _logit(0.3), _logit(0.3)])  # shifted left by .1
+    classes = torch.full((1, 4, 3), -math.inf)
+    classes[..., :3] = 0.0
+    detection = SimpleNamespace(enc_outputs_class=classes, enc_outputs_coord_logits=coords)
+    parts = encoder_term(detection, layout, targets, torch.tensor([[True, True]]),
+                         torch.tensor([[False, True, False]]))
+    # two positives and two negatives on one phrase token, divided by 2 positives
+    assert float(parts["enc_focal"]) == pytest.approx((2 * 0.25 + 2 * 0.75) * 0.25 * LN2 / 2)
+    assert float(parts["enc_l1"]) == pytest.approx(0.1 / 2)
+    assert float(parts["enc_giou"]) == pytest.approx(0.5 / 2)
+
+
+def test_decoder_term_matches_one_query_per_box() -> None:
+    targets = torch.tensor([[[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2], [0.0, 0.0, 0.0, 0.0]]])
+    valid = torch.tensor([[True, True, False]])
+    # One layer, three queries: query 2 is exact for box 0, query 0 for box 1; query 1 is far from both.
+    boxes = torch.tensor([[[[0.7, 0.7, 0.2, 0.2], [0.1, 0.9, 0.1, 0.1], [0.3, 0.3, 0.2, 0.2]]]])
+    logits = torch.zeros(1, 1, 3, 3)
+    parts = decoder_term(LayerPredictions(logits, boxes), targets, valid, torch.tensor([[False, True, False]]))
+    assert float(parts["dec_l1"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(parts["dec_giou"]) == pytest.approx(0.0, abs=1e-6)
+    # two positives and one negative query on one token, divided by the 2 boxes
+    assert float(parts["dec_focal"]) == pytest.approx((2 * 0.25 + 0.75) * 0.25 * LN2 / 2)
+
+
+def test_match_queries_is_one_to_one_of_least_total_cost() -> None:
+    # Greedy would give box 0 query 0 (cost 1) and box 1 query 1 (cost 10): total 11; the optimum is 2 + 3 = 5.
+    cost = torch.tensor([[[1.0, 3.0], [2.0, 10.0], [9.0, 9.0]]])
+    image, query, box = match_queries(cost, torch.tensor([[True, True]]))
+    assert sorted(zip(query.tolist(), box.tolist())) == [(0, 1), (1, 0)] and image.tolist() == [0, 0]
+    image, query, box = match_queries(cost, torch.tensor([[False, True]]))
+    assert (query.tolist(), box.tolist()) == ([0], [1])
+
+
 def test_encoder_term_hand_case() -> None:
     layout = token_layout([(2, 2)])  # centres (.25, .25), (.75, .25), (.25, .75), (.75, .75)
     target = torch.tensor([[0.25, 0.25, 0.3, 0.3]])  # xyxy (.1, .1, .4, .4): only token 0 is positive
@@ -160,7 +220,7 @@ def test_encoder_term_hand_case() -> None:
     classes = torch.full((1, 4, 6), -math.inf)
     classes[..., :3] = 0.0  # [CLS] word [SEP]
     detection = SimpleNamespace(enc_outputs_class=classes, enc_outputs_coord_logits=coords)
-    parts = encoder_term(detection, layout, target, torch.tensor([[False, True, False]]))
+    parts = encoder_term(detection, layout, target[:, None], ONE_BOX, torch.tensor([[False, True, False]]))
     # one positive and three negatives on the one phrase token, divided by 1 positive
     assert float(parts["enc_focal"]) == pytest.approx((0.25 + 3 * 0.75) * 0.25 * LN2)
     assert float(parts["enc_l1"]) == pytest.approx(0.1)
@@ -175,7 +235,7 @@ def test_encoder_term_never_makes_an_invalid_proposal_positive() -> None:
     coords[0, 0] = math.inf  # transformers marks proposals too close to the border this way
     classes = torch.zeros(1, 4, 3)
     detection = SimpleNamespace(enc_outputs_class=classes, enc_outputs_coord_logits=coords)
-    parts = encoder_term(detection, layout, target, torch.tensor([[False, True, False]]))
+    parts = encoder_term(detection, layout, target[:, None], ONE_BOX, torch.tensor([[False, True, False]]))
     # token 1 alone is positive; its box is (.5, .5, .5, .5): L1 = 0 + .25 + .3 + .2
     assert float(parts["enc_focal"]) == pytest.approx((0.25 + 3 * 0.75) * 0.25 * LN2)
     assert float(parts["enc_l1"]) == pytest.approx(0.75)
@@ -187,7 +247,8 @@ def test_decoder_term_matches_the_cheapest_query_on_each_layer() -> None:
     # layer 0: query 0 is exact; layer 1: query 1 is exact. Logits 0 on the one phrase token.
     boxes = torch.tensor([[[near, far]], [[far, near]]])
     logits = torch.zeros(2, 1, 2, 3)
-    parts = decoder_term(LayerPredictions(logits, boxes), target, torch.tensor([[False, True, False]]))
+    parts = decoder_term(LayerPredictions(logits, boxes), target[:, None], ONE_BOX,
+                         torch.tensor([[False, True, False]]))
     assert float(parts["dec_l1"]) == pytest.approx(0.0, abs=1e-6)
     assert float(parts["dec_giou"]) == pytest.approx(0.0, abs=1e-6)
     # per layer: one positive and one negative query on one token, per image (B = 1); two layers
@@ -206,8 +267,8 @@ def test_layer_predictions_end_with_the_detector_output(fresh: Prompter) -> None
     assert layout.shapes == ((6, 8), (3, 4), (2, 2))  # ResNet strides 8, 16, 32
     assert len(layout) == detection.enc_outputs_class.shape[1]
     phrase = phrase_token_mask(text["input_ids"], text["attention_mask"], DELIMITERS)
-    loss, parts = grounding_loss(prompter.detector, detection, layout, torch.tensor([[0.3, 0.4, 0.2, 0.3]] * 2),
-                                 phrase, text["attention_mask"])
+    loss, parts = grounding_loss(prompter.detector, detection, layout, torch.tensor([[[0.3, 0.4, 0.2, 0.3]]] * 2),
+                                 torch.ones(2, 1, dtype=torch.bool), phrase, text["attention_mask"])
     loss.backward()
     assert set(parts) == {"enc_focal", "enc_l1", "enc_giou", "dec_focal", "dec_l1", "dec_giou"}
     # The proposal box head learns (its last layer: transformers zeroes it at init, so earlier layers get 0 first).
@@ -224,7 +285,8 @@ def test_load_grounding_set_reads_every_referring_pair(samples: GroundingSet) ->
     assert samples.text_index[:3].tolist() == [0, 1, 2] and samples.kinds[0] == ""
     labels = two_box_stills(12, EXPRESSIONS)[0].labels[0]
     rows, cols = np.nonzero(labels == 2)
-    assert samples.boxes[1].tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+    assert samples.boxes.shape == (36, 1, 4)
+    assert samples.boxes[1, 0].tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
 
 
 def test_heldout_takes_whole_last_videos() -> None:
@@ -269,7 +331,7 @@ def test_training_is_deterministic_and_scores_as_inference_does(samples: Groundi
     for k in range(len(heldout)):
         frame = heldout.frames[heldout.frame_index[k]][None]
         boxes, _ = prompter.predict_boxes(frame, heldout.texts[heldout.text_index[k]])
-        ious.append(box_iou(boxes.astype(np.float64), heldout.boxes[k][None])[0])
+        ious.append(box_iou(boxes.astype(np.float64), heldout.boxes[k, :1])[0])
     assert metrics["top1_iou"] == pytest.approx(np.mean(ious), abs=1e-4)
 
 
@@ -320,9 +382,33 @@ def test_cli_refuses_bad_inputs(data_root: Path, tmp_path: Path, capsys: pytest.
 
 
 def test_normalised_targets_follow_the_frame_size(samples: GroundingSet) -> None:
-    from groprompt.pretraining.grounder import target_boxes
-
     height, width = samples.size
-    expected = pixel_xyxy_to_normalized_cxcywh(samples.boxes[[0, 1]], width, height)
-    torch.testing.assert_close(target_boxes(samples, np.array([0, 1]), "cpu"),
-                               torch.tensor(expected, dtype=torch.float32))
+    expected = pixel_xyxy_to_normalized_cxcywh(samples.boxes[[0, 1], 0], width, height)
+    boxes, valid = target_boxes(samples, np.array([0, 1]), "cpu")
+    torch.testing.assert_close(boxes, torch.tensor(expected, dtype=torch.float32)[:, None])
+    assert valid.tolist() == [[True], [True]]
+
+
+PHRASES = [{"exp": "box", "obj_id": "1"}, {"exp": "box", "obj_id": "2"}, {"exp": "green box", "obj_id": "2"}]
+"""Grounding phrases as SynRVOS's pretrain split stores them: "box" names both objects, one entry per object."""
+
+
+def test_a_phrase_naming_several_objects_is_one_sample_with_every_box(tmp_path: Path) -> None:
+    videos = two_box_stills(2, PHRASES)
+    write_refytvos(tmp_path, "pretrain", videos)
+    phrases = load_grounding_set(load_refytvos(tmp_path, "pretrain"), progress=False)
+    assert len(phrases) == 4 and phrases.texts == ("box", "green box")
+    assert phrases.boxes.shape == (4, 2, 4) and phrases.box_valid.tolist() == [[True, True], [True, False]] * 2
+    for obj in (1, 2):
+        rows, cols = np.nonzero(videos[0].labels[0] == obj)
+        assert phrases.boxes[0, obj - 1].tolist() == [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]
+    height, width = phrases.size
+    boxes, valid = target_boxes(phrases, np.array([1, 0]), "cpu")  # "green box" first: its second row is padding
+    assert valid.tolist() == [[True, False], [True, True]]
+    assert boxes[0, 1].tolist() == [0.5, 0.5, 1.0, 1.0]
+    torch.testing.assert_close(boxes[1], torch.tensor(pixel_xyxy_to_normalized_cxcywh(phrases.boxes[0], width,
+                                                                                        height), dtype=torch.float32))
+    # A phrase's top query is right when it finds either box: IoU with the closer one.
+    predicted = np.array([[phrases.boxes[0, 1], [0, 0, 1, 1]]])
+    assert best_target_iou(predicted, phrases.boxes[[0]]).tolist() == [[1.0, 0.0]]
+    assert best_target_iou(predicted, phrases.boxes[[1]])[0, 0] == 1.0  # "green box": object 2 only

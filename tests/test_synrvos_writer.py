@@ -53,8 +53,14 @@ def test_layout(dataset: Path):
             assert set(expression) == {"exp", "obj_id", "kind"}
             assert expression["obj_id"] in meta[name]["objects"]
     manifest = json.loads((dataset / "synrvos.json").read_text())
-    assert manifest["preset"] == "tiny" and manifest["seed"] == 7 and manifest["version"] == 1
+    assert manifest["preset"] == "tiny" and manifest["seed"] == 7 and manifest["version"] == 2
     assert manifest["config"]["frame_size"] == 96 and manifest["splits"]["valid"]["videos"] == 2
+    assert manifest["phrase_kind"] == "phrase" and "one expression entry per object" in manifest["pretrain_phrases"]
+    valid = manifest["splits"]["valid"]
+    assert valid["lookalike_share"] == round(valid["expressions_lookalike"] / valid["expressions"], 4)
+    pretrain = manifest["splits"]["pretrain"]
+    assert pretrain["phrases_naming_several_share"] == round(pretrain["phrases_naming_several"] / pretrain["phrases"],
+                                                             4)
     assert not list(dataset.parent.glob(".*partial"))
 
 
@@ -73,7 +79,7 @@ def test_reads_back_with_the_refytvos_reader(dataset: Path):
         data = load_refytvos(dataset, split, dataset_name="synrvos")
         assert len(data) == {"pretrain": 12, "train": 3, "valid": 2}[split]
         kinds = {expression.kind for _, expression in data.expressions()}
-        assert kinds <= ({"appearance", "location"} if split == "pretrain" else {"appearance", "location", "motion"})
+        assert kinds <= ({"phrase"} if split == "pretrain" else {"appearance", "location", "motion"})
         for video in data:
             assert video.has_annotations and video.size == (96, 96)
             assert video.num_frames == 1 if split == "pretrain" else video.num_frames >= 8

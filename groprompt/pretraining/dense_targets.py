@@ -79,7 +79,7 @@ def detector_token_layout(detector: nn.Module, height: int, width: int) -> Token
 
 
 def dense_positives(layout: TokenLayout, boxes: Tensor) -> Tensor:
-    """Which encoder tokens are positive for each image's target box.
+    """Which encoder tokens are positive for each target box.
 
     Args:
         layout: the S tokens (:func:`token_layout`).
@@ -97,6 +97,27 @@ def dense_positives(layout: TokenLayout, boxes: Tensor) -> Tensor:
     nearest = finest[distance.argmin(dim=1)]
     inside[torch.arange(len(boxes), device=boxes.device), nearest] = True
     return inside
+
+
+def assign_tokens(layout: TokenLayout, boxes: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """Positive tokens of images with several target boxes each, and the box each positive regresses to.
+
+    A token is positive when it is positive (:func:`dense_positives`) for any of its image's boxes; where boxes
+    overlap it is assigned the one of least area, as FCOS resolves ambiguous locations (the smaller object would
+    otherwise lose the tokens it shares with a larger one).
+
+    Args:
+        boxes: ``(B, G, 4)`` normalised ``(x0, y0, x1, y1)``; rows where ``valid`` is False are ignored.
+        valid: ``(B, G)`` bool, at least one True per image.
+    Returns:
+        ``(B, S)`` bool positives and ``(B, S)`` int64 index (into G) of each token's assigned box (meaningful at
+        positives only).
+    """
+    batch, count = valid.shape
+    per_box = dense_positives(layout, boxes.reshape(-1, 4)).reshape(batch, count, -1) & valid[:, :, None]
+    area = ((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1]))[:, :, None]
+    cost = torch.where(per_box, area, torch.full_like(area, torch.inf))
+    return per_box.any(dim=1), cost.argmin(dim=1)
 
 
 def phrase_token_mask(input_ids: Tensor, attention_mask: Tensor, delimiters: Tensor) -> Tensor:

@@ -134,18 +134,48 @@ def tokenize_texts(prompter: Prompter, texts: tuple[str, ...]) -> TokenTable:
     return TokenTable(encoded["input_ids"], token_types, encoded["attention_mask"], phrase)
 
 
-def target_boxes(samples: GroundingSet, index: np.ndarray, device: torch.device | str) -> Tensor:
-    """``(K, 4)`` float32 normalised cxcywh targets of the samples at ``index``."""
+PADDING_BOX = (0.5, 0.5, 1.0, 1.0)
+"""Stands in (normalised cxcywh: the whole frame) for the missing boxes of a sample that names fewer than the
+batch's most; masked out of every loss term, but finite, so no nan reaches an unused entry."""
+
+
+def target_boxes(samples: GroundingSet, index: np.ndarray, device: torch.device | str) -> tuple[Tensor, Tensor]:
+    """Targets of the samples at ``index`` (K samples, G the most boxes any of them names).
+
+    Returns:
+        ``(K, G, 4)`` float32 normalised cxcywh boxes (:data:`PADDING_BOX` past a sample's count) and ``(K, G)``
+        bool, which are real.
+    """
     height, width = samples.size
-    normalised = samples.boxes[index] / np.array([width, height, width, height])
-    return torch.as_tensor(xyxy_to_cxcywh(normalised), dtype=torch.float32, device=device)
+    valid = samples.box_valid[index]
+    valid = valid[:, : int(valid.sum(1).max())]
+    normalised = samples.boxes[index, : valid.shape[1]] / np.array([width, height, width, height])
+    boxes = np.where(valid[..., None], xyxy_to_cxcywh(np.nan_to_num(normalised)), PADDING_BOX)
+    return (torch.as_tensor(boxes, dtype=torch.float32, device=device),
+            torch.as_tensor(valid, device=device))
+
+
+def best_target_iou(boxes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``(K, Q)`` IoU of each predicted box with the closest of its sample's target boxes.
+
+    Args:
+        boxes: ``(K, Q, 4)`` xyxy pixels, Q queries per sample.
+        targets: ``(K, G, 4)`` xyxy pixels, nan rows past a sample's count (:class:`GroundingSet` ``boxes``).
+    """
+    count, queries = boxes.shape[:2]
+    pairs = box_iou(np.repeat(boxes, targets.shape[1], axis=1).reshape(-1, 4),
+                    np.tile(np.nan_to_num(targets), (1, queries, 1)).reshape(-1, 4))
+    pairs = pairs.reshape(count, queries, targets.shape[1])
+    return np.where(np.isnan(targets[:, None, :, 0]), -np.inf, pairs).max(axis=2)
 
 
 def evaluate_grounder(prompter: Prompter, samples: GroundingSet, *, batch_size: int = 64) -> dict[str, Any]:
     """Box quality of the prompter's predictions on every sample, run as inference runs it.
 
     Returns:
-        ``top1_iou``: mean box IoU of the query inference takes (highest §1 confidence: max over the real tokens);
+        ``top1_iou``: mean box IoU of the query inference takes (highest §1 confidence: max over the real tokens)
+        with the closest of the boxes the sentence names (one for a referring expression; a phrase's top query
+        is right when it finds any object the phrase fits);
         ``top1_above_0_5``: share of samples where that IoU exceeds 0.5;
         ``phrase_mean_top1_iou``: the same for the query of highest mean phrase-token score (the recipe's
         selection, for comparison); ``best_query_iou``: mean over samples of the best IoU among all queries;
@@ -167,9 +197,7 @@ def evaluate_grounder(prompter: Prompter, samples: GroundingSet, *, batch_size: 
                                            prompter.detector.model.special_tokens)
                 by_phrase = phrase_mean_score(output.logits, phrase).argmax(dim=1)
                 boxes = normalized_cxcywh_to_pixel_xyxy(output.pred_boxes.float().cpu().numpy(), width, height)
-                queries = boxes.shape[1]
-                gt = np.repeat(samples.boxes[index], queries, axis=0)
-                ious = box_iou(boxes.reshape(-1, 4), gt).reshape(len(index), queries)
+                ious = best_target_iou(boxes, samples.boxes[index])
                 rows = np.arange(len(index))
                 top1.append(ious[rows, output.top_index.cpu().numpy()])
                 phrase_top1.append(ious[rows, by_phrase.cpu().numpy()])
@@ -224,7 +252,7 @@ def pretrain_grounder(train: GroundingSet, heldout: GroundingSet, config: Ground
         text = tokens.rows(train.text_index[batch], device)
         detection = detector(pixel_values=pixels_of(train.frame_index[batch]), input_ids=text["input_ids"],
                              token_type_ids=text["token_type_ids"], attention_mask=text["attention_mask"])
-        loss, parts = grounding_loss(detector, detection, layout, target_boxes(train, batch, device),
+        loss, parts = grounding_loss(detector, detection, layout, *target_boxes(train, batch, device),
                                      text["phrase"], text["attention_mask"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,9 +1,12 @@
-"""(frame, sentence, box) samples of an annotated split, held in memory: the data of the grounder's pre-training.
+"""(frame, sentence, boxes) samples of an annotated split, held in memory: the data of the grounder's pre-training.
 
-Grounding DINO is pre-trained on images paired with phrases and the boxes they name; the stand-in learns from every
-(annotated frame, expression) pair of a split whose referred object is present in the frame (the SynRVOS
-``pretrain`` split: still frames with appearance and location expressions, ``synthetic_benchmark.md``). The same
-set type scores the grounder zero-shot on video frames (``valid``).
+Grounding DINO is pre-trained on images paired with phrases and *every* box each phrase names; the stand-in learns
+from every (annotated frame, distinct sentence) pair of a split where at least one object the sentence names is
+present (the SynRVOS ``pretrain`` split: still frames with grounding phrases such as "red circle", each naming
+every object it fits, ``synthetic_benchmark.md``). The Ref-YouTube-VOS layout gives each expression entry one
+object, so a sentence's boxes in a frame are those of the frame's entries with that text: one box for a referring
+expression, several for a phrase that SynRVOS stores once per object it names. The same set type scores the
+grounder zero-shot on video frames (``valid``).
 
 Frames are kept as uint8 RGB and normalised per batch with the prompter's own :func:`preprocess_frames`, so
 training and inference see identical pixels; float32 copies of 8,000 96x96 frames would take 4x the memory
@@ -24,7 +27,8 @@ from groprompt.pretraining.loop import FrameSampleSet, frame_subset
 
 @dataclass(frozen=True)
 class GroundingSet(FrameSampleSet):
-    """``M`` (frame, sentence, box) samples over ``N`` frames of one size ``(H, W)`` and ``E`` distinct sentences.
+    """``M`` (frame, sentence, boxes) samples over ``N`` frames of one size ``(H, W)`` and ``E`` distinct sentences;
+    a sample has up to ``G`` boxes.
 
     Attributes:
         frames: ``(N, H, W, 3) uint8`` RGB (only frames with at least one sample).
@@ -33,7 +37,8 @@ class GroundingSet(FrameSampleSet):
         texts: the ``E`` distinct sentences, as the dataset writes them.
         frame_index: ``(M,) int64`` frame (row of ``frames``) of each sample.
         text_index: ``(M,) int64`` sentence (index into ``texts``) of each sample.
-        boxes: ``(M, 4) float64`` tight box of the referred object's mask, xyxy pixels with exclusive ends.
+        boxes: ``(M, G, 4) float64`` tight boxes of the masks of the objects the sentence names in the frame,
+            xyxy pixels with exclusive ends, in object-id order; rows past a sample's count are nan.
         kinds: ``M`` expression kinds (``appearance``, ``location``, ``motion``; ``""`` where the dataset has none).
     """
 
@@ -49,6 +54,11 @@ class GroundingSet(FrameSampleSet):
     def __len__(self) -> int:
         return len(self.frame_index)
 
+    @property
+    def box_valid(self) -> np.ndarray:
+        """``(M, G) bool``: which rows of ``boxes`` are real boxes (not padding)."""
+        return ~np.isnan(self.boxes[..., 0])
+
     def select_frames(self, rows: np.ndarray) -> GroundingSet:
         """The set restricted to the frames at ``rows`` (sorted ``(K,)`` int), samples re-indexed; the sentence
         table is kept whole (it is small and shared)."""
@@ -60,7 +70,8 @@ class GroundingSet(FrameSampleSet):
 
 
 def load_grounding_set(dataset: Dataset, *, progress: bool = True) -> GroundingSet:
-    """Read every annotated frame of ``dataset`` where an expression's object is present, with those expressions.
+    """Read every annotated frame of ``dataset`` where an expression's object is present: one sample per distinct
+    sentence of the frame's video, with the boxes of every present object an entry of that text names.
 
     Raises :class:`GroPromptError` if the split has no ground truth, no referred object is present in any annotated
     frame, or frames come in more than one size (batches are stacked).
@@ -77,20 +88,26 @@ def load_grounding_set(dataset: Dataset, *, progress: bool = True) -> GroundingS
                              path=dataset.root, fix="pre-train on a split whose frames share one size (SynRVOS)")
     texts: dict[str, int] = {}
     frames, keys, videos = [], [], []
-    frame_index, text_index, boxes, kinds = [], [], [], []
+    frame_index, text_index, kinds = [], [], []
+    boxes: list[list[np.ndarray]] = []
     for video_index, video in enumerate(tqdm(annotated, desc=f"reading {dataset.name} {dataset.split}",
                                              unit="video", disable=not progress)):
         for t in np.flatnonzero(video.annotated_frames()):
             masks = video.annotation(int(t)).masks
             present = {obj: tight_box(mask) for obj, mask in masks.items() if mask.any()}
-            referring = [e for e in video.expressions if e.obj_id in present]
-            if not referring:
+            named: dict[str, dict[int, np.ndarray]] = {}
+            kind_of: dict[str, str] = {}
+            for expression in video.expressions:
+                if expression.obj_id in present:
+                    named.setdefault(expression.text, {})[expression.obj_id] = present[expression.obj_id]
+                    kind_of.setdefault(expression.text, expression.kind or "")
+            if not named:
                 continue
-            for expression in referring:
+            for text, objects in named.items():
                 frame_index.append(len(frames))
-                text_index.append(texts.setdefault(expression.text, len(texts)))
-                boxes.append(present[expression.obj_id])
-                kinds.append(expression.kind or "")
+                text_index.append(texts.setdefault(text, len(texts)))
+                boxes.append([objects[obj] for obj in sorted(objects)])
+                kinds.append(kind_of[text])
             frames.append(video.read_frame(int(t)))
             keys.append(f"{dataset.name}/{dataset.split}/{video.name}/{video.frame_names[t]}")
             videos.append(video_index)
@@ -100,5 +117,13 @@ def load_grounding_set(dataset: Dataset, *, progress: bool = True) -> GroundingS
                              fix="check the split's Annotations/ PNGs and the obj_id of its expressions")
     return GroundingSet(frames=np.stack(frames), keys=tuple(keys), videos=np.asarray(videos, dtype=np.int64),
                         texts=tuple(texts), frame_index=np.asarray(frame_index, dtype=np.int64),
-                        text_index=np.asarray(text_index, dtype=np.int64), boxes=np.stack(boxes),
+                        text_index=np.asarray(text_index, dtype=np.int64), boxes=padded_boxes(boxes),
                         kinds=tuple(kinds))
+
+
+def padded_boxes(boxes: list[list[np.ndarray]]) -> np.ndarray:
+    """``(M, G, 4) float64`` from M lists of 1..G xyxy boxes, nan past each sample's count."""
+    padded = np.full((len(boxes), max(len(sample) for sample in boxes), 4), np.nan)
+    for row, sample in enumerate(boxes):
+        padded[row, : len(sample)] = sample
+    return padded

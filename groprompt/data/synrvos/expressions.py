@@ -16,6 +16,12 @@ that it is true of exactly one object of its video, judged over the whole video 
 
 "Visible" means the object has pixels in the frame's ground-truth mask, so the rules can be re-checked on the
 written dataset.
+
+The ``pretrain`` split speaks differently: **grounding phrases** ("red circle", "square", "small blue shape"), a
+description only, with no article, side or motion. A phrase is not required to be unambiguous: it names *every*
+object of its frame that it fits, as a detection or phrase-grounding annotation does (:func:`choose_phrases`).
+Whether a referring expression is a **look-alike** case (its description alone fits another object of the video,
+so only the rest of the sentence tells them apart) is :meth:`Checker.is_lookalike`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ import numpy as np
 from groprompt.data.synrvos.scene import COLOURS, MOTIONS, SHAPES, SIZES, SceneObject
 
 KINDS: tuple[str, ...] = ("appearance", "location", "motion")
+"""The kinds of referring expression (``train`` and ``valid``)."""
+PHRASE = "phrase"
+"""The kind of a grounding phrase (``pretrain``): a description that names every object it fits."""
 SIDES: tuple[str, ...] = ("left", "right", "top", "bottom")
 VOCABULARY = {"shapes": SHAPES, "colours": tuple(COLOURS), "sizes": SIZES, "motions": MOTIONS, "sides": SIDES}
 """Every attribute value expressions use, for the record in ``synrvos.json``."""
@@ -37,6 +46,7 @@ _SIDE_AXIS: dict[str, tuple[int, int]] = {"left": (0, -1), "right": (0, 1), "top
 
 TEMPLATES: dict[str, dict[str | None, tuple[str, ...]]] = {
     "appearance": {None: ("the {desc}",)},
+    PHRASE: {None: ("{desc}",)},
     "location": {
         "left": ("the {desc} on the left", "the leftmost {desc}"),
         "right": ("the {desc} on the right", "the rightmost {desc}"),
@@ -98,7 +108,7 @@ class Referring:
     """The meaning of an expression (see the module docstring for each kind's rule).
 
     Attributes:
-        kind: one of :data:`KINDS`.
+        kind: one of :data:`KINDS`, or :data:`PHRASE`.
         size, colour, shape: the description; None where it does not say.
         qualifier: the side (location, one of :data:`SIDES`) or the motion (motion, one of
             :data:`~.scene.MOTIONS`); None for appearance.
@@ -111,13 +121,13 @@ class Referring:
     qualifier: str | None = None
 
     def __post_init__(self) -> None:
-        allowed = {"appearance": (None,), "location": SIDES, "motion": MOTIONS}
+        allowed = {"appearance": (None,), "location": SIDES, "motion": MOTIONS, PHRASE: (None,)}
         if self.kind not in allowed:
-            raise ValueError(f"unknown expression kind {self.kind!r}; valid: {', '.join(KINDS)}")
+            raise ValueError(f"unknown expression kind {self.kind!r}; valid: {', '.join(allowed)}")
         if self.qualifier not in allowed[self.kind]:
             raise ValueError(f"qualifier {self.qualifier!r} does not fit a {self.kind} expression")
-        if self.kind == "appearance" and (self.size, self.colour, self.shape) == (None, None, None):
-            raise ValueError("an appearance expression needs at least one attribute")
+        if self.kind in ("appearance", PHRASE) and (self.size, self.colour, self.shape) == (None, None, None):
+            raise ValueError(f"an {self.kind} expression needs at least one attribute")
 
     def fits(self, track: ObjectTrack) -> bool:
         """Whether the description (ignoring the qualifier) is true of ``track``."""
@@ -161,13 +171,18 @@ class Checker:
                 ahead = sign * (centroids[:, None, :, axis] - centroids[None, :, :, axis]) >= margin
             self._beyond[side] = both.any(axis=2) & np.all(ahead | ~both, axis=2)
 
-    def referents(self, referring: Referring) -> list[int]:
-        """Ids of the objects ``referring`` is true of, over the whole video."""
+    def _fits(self, referring: Referring) -> list[ObjectTrack]:
+        """The objects the description of ``referring`` fits (its qualifier ignored)."""
         description = (referring.size, referring.colour, referring.shape)
         fitting = self._fitting.get(description)
         if fitting is None:
             fitting = self._fitting[description] = [track for track in self.tracks if referring.fits(track)]
-        if referring.kind == "appearance":
+        return fitting
+
+    def referents(self, referring: Referring) -> list[int]:
+        """Ids of the objects ``referring`` is true of, over the whole video."""
+        fitting = self._fits(referring)
+        if referring.kind in ("appearance", PHRASE):
             return [track.obj_id for track in fitting]
         if len(fitting) < 2:
             return []
@@ -180,6 +195,13 @@ class Checker:
     def is_unambiguous(self, referring: Referring, target: int) -> bool:
         """Whether ``referring`` picks out object ``target`` and nothing else."""
         return self.referents(referring) == [target]
+
+    def is_lookalike(self, referring: Referring) -> bool:
+        """Whether the description of ``referring`` fits more than one object of the video: the case a phrase
+        grounder cannot resolve, since only the side or the motion tells the objects apart. True of every
+        location and motion expression (their rules need two fitting objects), never of an unambiguous
+        appearance one."""
+        return len(self._fits(referring)) > 1
 
 
 def referents(referring: Referring, tracks: Sequence[ObjectTrack], margin: float) -> list[int]:
@@ -203,6 +225,23 @@ def candidates(track: ObjectTrack, kinds: Sequence[str]) -> list[Referring]:
                     continue
                 found.append(Referring(kind, size, colour, shape, qualifier))
     return found
+
+
+def choose_phrases(rng: np.random.Generator, checker: Checker,
+                   max_count: int) -> list[tuple[Referring, str, list[int]]]:
+    """1..``max_count`` distinct grounding phrases of a still frame, as ``(meaning, text, referents)``.
+
+    Drawn uniformly from every description (non-empty subset of size, colour and shape) that fits at least one
+    object of the frame; ``referents`` are the ids of every object it fits, in id order (several where objects
+    share the described attributes).
+    """
+    descriptions = sorted({(size, colour, shape) for track in checker.tracks
+                           for size, colour, shape in itertools.product((None, track.size), (None, track.colour),
+                                                                        (None, track.shape))
+                           if (size, colour, shape) != (None, None, None)}, key=repr)
+    wanted = min(int(rng.integers(1, max_count + 1)), len(descriptions))
+    chosen = [Referring(PHRASE, *descriptions[int(i)]) for i in rng.choice(len(descriptions), wanted, replace=False)]
+    return [(meaning, meaning.wordings()[0], checker.referents(meaning)) for meaning in chosen]
 
 
 def choose_expressions(rng: np.random.Generator, target: ObjectTrack, checker: Checker, kinds: Sequence[str],

@@ -1,4 +1,5 @@
-"""One SynRVOS video in memory: sample a scene, render it, give every object unambiguous expressions.
+"""One SynRVOS video in memory: sample a scene, render it, give every object unambiguous expressions (``train``,
+``valid``) or give the still frame grounding phrases that name every object they fit (``pretrain``).
 
 Each video draws from its own random stream, seeded by ``(seed, split, index)`` only, so a video's content does not
 depend on how many processes generate the split or in which order (``synthetic_benchmark.md``: "the same seed and
@@ -15,10 +16,12 @@ import numpy as np
 from groprompt.data.model import tight_box
 from groprompt.data.synrvos.expressions import (
     KINDS,
+    PHRASE,
     Checker,
     ObjectTrack,
     Referring,
     choose_expressions,
+    choose_phrases,
     tracks_from_labels,
 )
 from groprompt.data.synrvos.presets import SynRVOSConfig
@@ -41,7 +44,11 @@ class GeneratedVideo:
     Attributes:
         name: the video's folder name, ``<split>_<index:05d>``.
         scene, rendering, tracks: what was drawn, as drawn, as the expression checker saw it.
-        expressions: ``(obj_id, meaning, text)`` in object order.
+        expressions: ``(obj_id, meaning, text)`` in object order; a grounding phrase (``pretrain``) appears once
+            per object it names, with the same meaning and text (how the Ref-YouTube-VOS layout, one object per
+            expression entry, stores a phrase with several boxes).
+        lookalikes: how many of ``expressions`` are look-alike cases (:meth:`Checker.is_lookalike`); for
+            phrases, how many distinct phrases name more than one object.
     """
 
     name: str
@@ -49,6 +56,7 @@ class GeneratedVideo:
     rendering: Rendering
     tracks: tuple[ObjectTrack, ...]
     expressions: tuple[tuple[int, Referring, str], ...]
+    lookalikes: int
 
 
 def video_name(split: str, index: int) -> str:
@@ -60,10 +68,9 @@ def video_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAMS[split], index]))
 
 
-def expression_kinds(split: str, is_twin: bool) -> tuple[str, ...]:
-    """Kinds an object may get: stills have no motion; a twin in a video only motion (the ModalCon case)."""
-    if split == "pretrain":
-        return ("appearance", "location")
+def expression_kinds(is_twin: bool) -> tuple[str, ...]:
+    """Referring kinds an object of a ``train`` or ``valid`` video may get: a twin only motion (the ModalCon
+    case)."""
     return ("motion",) if is_twin else KINDS
 
 
@@ -77,8 +84,9 @@ def _well_visible(rendering: Rendering, min_share: float) -> bool:
 
 def generate_video(config: SynRVOSConfig, seed: int, split: str, index: int,
                    backgrounds: tuple[str, ...]) -> GeneratedVideo:
-    """Video ``index`` of ``split``: re-drawn (from the same stream) until every object is well visible and has at
-    least one unambiguous expression."""
+    """Video ``index`` of ``split``: re-drawn (from the same stream) until every object is well visible and (in
+    ``train`` and ``valid``) has at least one unambiguous expression. A ``pretrain`` still frame gets grounding
+    phrases instead."""
     rng = video_rng(seed, split, index)
     margin = config.location_margin * config.frame_size
     for _ in range(MAX_ATTEMPTS):
@@ -88,18 +96,35 @@ def generate_video(config: SynRVOSConfig, seed: int, split: str, index: int,
             continue
         tracks = tracks_from_labels(scene.objects, rendering.labels)
         checker = Checker(tracks, margin)
+        name = video_name(split, index)
+        if split == "pretrain":
+            phrases = choose_phrases(rng, checker, config.expressions_max)
+            expressions = [(obj_id, meaning, text) for meaning, text, named in phrases for obj_id in named]
+            multiple = sum(1 for _, _, named in phrases if len(named) > 1)
+            return GeneratedVideo(name, scene, rendering, tuple(tracks), tuple(expressions), multiple)
         twins = {obj_id for pair in scene.twin_pairs() for obj_id in pair}
         expressions: list[tuple[int, Referring, str]] = []
         for track in tracks:
-            kinds = expression_kinds(split, track.obj_id in twins)
-            chosen = choose_expressions(rng, track, checker, kinds, config.expressions_max)
+            chosen = choose_expressions(rng, track, checker, expression_kinds(track.obj_id in twins),
+                                        config.expressions_max)
             if not chosen:
                 break
             expressions.extend((track.obj_id, meaning, text) for meaning, text in chosen)
         else:
-            return GeneratedVideo(video_name(split, index), scene, rendering, tuple(tracks), tuple(expressions))
+            lookalikes = sum(checker.is_lookalike(meaning) for _, meaning, _ in expressions)
+            return GeneratedVideo(name, scene, rendering, tuple(tracks), tuple(expressions), lookalikes)
     raise RuntimeError(f"SynRVOS could not draw a valid scene for {video_name(split, index)} in {MAX_ATTEMPTS} "
                        f"attempts; the config's content knobs are too tight: {config}")
+
+
+def phrase_or_expression_counts(video: GeneratedVideo) -> dict[str, int]:
+    """Grounding phrases (distinct, and how many name several objects), or referring expressions per kind and
+    how many are look-alike cases."""
+    if any(meaning.kind == PHRASE for _, meaning, _ in video.expressions):
+        return {"phrases": len({text for _, _, text in video.expressions}),
+                "phrases_naming_several": video.lookalikes}
+    return {**{f"expressions_{kind}": sum(1 for _, m, _ in video.expressions if m.kind == kind) for kind in KINDS},
+            "expressions_lookalike": video.lookalikes}
 
 
 def video_statistics(video: GeneratedVideo) -> dict[str, int | float]:
@@ -123,7 +148,7 @@ def video_statistics(video: GeneratedVideo) -> dict[str, int | float]:
         "frames": scene.num_frames,
         "objects": len(scene.objects),
         "expressions": len(video.expressions),
-        **{f"expressions_{kind}": sum(1 for _, m, _ in video.expressions if m.kind == kind) for kind in KINDS},
+        **phrase_or_expression_counts(video),
         "twin_pairs": len(scene.twin_pairs()),
         "videos_with_twins": int(bool(scene.twin_pairs())),
         "occluded_objects": int(occluded.sum()),

@@ -7,6 +7,10 @@
     <out>/meta_expressions/<split>/meta_expressions.json   {"videos": {v: {"expressions": {...}, "frames": [...]}}}
 
 Each expression carries a ``kind`` key of our own, which the real dataset lacks; readers treat it as optional.
+The ``pretrain`` split holds grounding phrases (kind ``phrase``) rather than referring expressions; a phrase that
+names several objects of its frame is stored as one expression entry per object, all with the same ``exp`` text
+(the layout's one object per entry), so the Ref-YouTube-VOS reader reads it unchanged and the grounder's
+pre-training regroups the entries of a frame by text (:func:`groprompt.pretraining.load_grounding_set`).
 Unlike Ref-YouTube-VOS, the valid split has annotations: SynRVOS is evaluated on it. Everything is generated into
 a hidden ``.<out>.*.partial`` folder beside ``out`` and renamed into place when complete, so an interrupted run
 leaves nothing a rerun would trust.
@@ -28,15 +32,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from groprompt.data.synrvos.backgrounds import available_backgrounds
-from groprompt.data.synrvos.expressions import KINDS, VOCABULARY
+from groprompt.data.synrvos.expressions import KINDS, PHRASE, VOCABULARY
 from groprompt.data.synrvos.generate import GeneratedVideo, generate_video, video_statistics
 from groprompt.data.synrvos.presets import SynRVOSConfig
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
 from groprompt.masks import write_label_png
 
-GENERATOR_VERSION = 1
-"""Bump whenever the same seed and config would give different files."""
+GENERATOR_VERSION = 2
+"""Bump whenever the same seed and config would give different files (2: ``pretrain`` holds grounding phrases)."""
+PHRASE_STORAGE = ("pretrain holds grounding phrases (kind 'phrase': a description with no article, side, ordinal "
+                  "or motion word) that name every object of the still frame they fit; a phrase naming several "
+                  "objects is stored as one expression entry per object, all with the same 'exp' text")
+"""How ``synrvos.json`` describes the multi-referent phrases (also in the README)."""
 
 
 def frame_names(num_frames: int) -> list[str]:
@@ -79,9 +87,15 @@ def split_sizes(config: SynRVOSConfig) -> dict[str, int]:
 
 
 def _summarise(totals: dict[str, float]) -> dict[str, float]:
+    """The summed statistics, with the mean mask-to-box area ratio and the shares of look-alike expressions
+    (``train``, ``valid``) or of phrases naming several objects (``pretrain``)."""
     summary = {k: v for k, v in totals.items() if not k.startswith("mask_box_")}
     pairs = totals.get("mask_box_pairs", 0)
     summary["mask_box_area_ratio"] = round(totals["mask_box_ratio_sum"] / pairs, 4) if pairs else float("nan")
+    for share, part, whole in (("lookalike_share", "expressions_lookalike", "expressions"),
+                               ("phrases_naming_several_share", "phrases_naming_several", "phrases")):
+        if totals.get(whole) and part in totals:
+            summary[share] = round(totals[part] / totals[whole], 4)
     return summary
 
 
@@ -144,6 +158,8 @@ def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, worke
             "backgrounds": list(backgrounds),
             "vocabulary": {key: list(values) for key, values in VOCABULARY.items()},
             "expression_kinds": list(KINDS),
+            "pretrain_phrases": PHRASE_STORAGE,
+            "phrase_kind": PHRASE,
             "splits": statistics,
         }
         atomic_write_text(tmp / "synrvos.json", json.dumps(manifest, indent=2) + "\n")
