@@ -1,4 +1,5 @@
-"""§9 intervals against hand-computed values: the t-interval over seeds and the video-level bootstrap."""
+"""§9 intervals against hand-computed values: the t-interval over seeds, the video-level bootstrap, and the paired
+video bootstrap of a difference of two runs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from scipy import stats
 
 from groprompt.errors import GroPromptError
-from groprompt.reporting.intervals import Estimate, bootstrap_interval, t_interval
+from groprompt.reporting.intervals import Estimate, bootstrap_interval, paired_bootstrap_interval, t_interval
 
 T_975_2 = 4.302652729749462
 """t(0.975, 2 degrees of freedom), from tables (4.303)."""
@@ -87,3 +88,66 @@ def test_bootstrap_refuses_empty_rows():
 def test_estimate_without_interval():
     assert not Estimate(50.0).has_interval
     assert Estimate(50.0).describe() == "one run, no interval"
+
+
+def keyed(values: dict[str, list[float]], column: str = "J&F-Mean") -> pd.DataFrame:
+    """Per-object rows of one set: video -> its expressions' values (expression ids 0, 1, ...)."""
+    return pd.DataFrame([{"set": "all", "video": v, "expression": str(k), column: x}
+                         for v, xs in values.items() for k, x in enumerate(xs)])
+
+
+def test_paired_bootstrap_constant_difference_has_zero_width():
+    # The run is the reference + 0.1 on every row: every resample's difference is exactly 10.
+    reference = {"a": [0.2, 0.4], "b": [0.9], "c": [0.1], "d": [0.5, 0.6, 0.3]}
+    shifted = {video: [x + 0.1 for x in xs] for video, xs in reference.items()}
+    estimate = paired_bootstrap_interval(keyed(shifted), keyed(reference), "J&F-Mean")
+    assert (estimate.low, estimate.mean, estimate.high) == pytest.approx((10, 10, 10))
+    assert (estimate.method, estimate.paired, estimate.resamples) == ("bootstrap", True, 1000)
+    assert estimate.describe() == "paired 95% video bootstrap (1000 resamples) of one run each"
+
+
+def test_paired_bootstrap_two_videos_by_hand():
+    # Run .8 everywhere, reference a (.2, .4), b .9. Resamples (a, a): .8 - .3 = 50; (b, b): .8 - .9 = -10;
+    # (a, b): .8 - .5 = 30, the figure. The 2.5th percentile falls among (b, b), the 97.5th among (a, a).
+    estimate = paired_bootstrap_interval(keyed({"a": [.8, .8], "b": [.8]}), keyed({"a": [.2, .4], "b": [.9]}),
+                                         "J&F-Mean")
+    assert (estimate.low, estimate.mean, estimate.high) == pytest.approx((-10, 30, 50))
+
+
+def test_pairing_resolves_what_unpaired_intervals_do_not():
+    # Videos of very different difficulty; the run beats the reference on each by 4 to 6 points. The two runs'
+    # own intervals overlap widely, but every resample's difference is a mean of per-video differences in
+    # [.04, .06], so the paired interval lies in [4, 6] and excludes 0.
+    reference = {"a": [0.1], "b": [0.9], "c": [0.3], "d": [0.7], "e": [0.5], "f": [0.2]}
+    bumps = {"a": 0.04, "b": 0.06, "c": 0.05, "d": 0.04, "e": 0.06, "f": 0.05}
+    run = {video: [x + bumps[video] for x in xs] for video, xs in reference.items()}
+    own, base = bootstrap_interval(keyed(run), "J&F-Mean"), bootstrap_interval(keyed(reference), "J&F-Mean")
+    assert own.low < base.high and base.low < own.high and base.low < base.mean + 5 < base.high
+    paired = paired_bootstrap_interval(keyed(run), keyed(reference), "J&F-Mean")
+    assert paired.mean == pytest.approx(5)
+    assert 4 - 1e-9 <= paired.low < paired.high <= 6 + 1e-9
+
+
+def test_paired_bootstrap_refuses_rows_that_do_not_match():
+    reference = keyed({"a": [0.2, 0.4], "b": [0.9]})
+    with pytest.raises(GroPromptError, match=r"'the run' has 1 per-object row\(s\) that 'the ref' lacks.*video c"):
+        paired_bootstrap_interval(keyed({"a": [0.2, 0.4], "c": [0.9]}), reference, "J&F-Mean",
+                                  names=("'the run'", "'the ref'"))
+    with pytest.raises(GroPromptError, match="the reference has 1 per-object row.*video a, expression 1"):
+        paired_bootstrap_interval(keyed({"a": [0.2], "b": [0.9]}), reference, "J&F-Mean")
+    with pytest.raises(GroPromptError, match="appears twice"):
+        paired_bootstrap_interval(pd.concat([reference, reference.iloc[:1]]), reference, "J&F-Mean")
+    with pytest.raises(GroPromptError, match="no per-object rows of the reference"):
+        paired_bootstrap_interval(reference, reference.iloc[:0], "J&F-Mean")
+
+
+def test_paired_bootstrap_pairs_on_the_keys_both_fill():
+    # A Ref-DAVIS17 set's rows name their expression only where boxes were scored: a run with boxes and one
+    # without pair on (set, video, object_id). Run .1 above the reference on every object: zero width at 10.
+    reference = pd.DataFrame([{"set": s, "video": v, "object_id": o, "expression": None, "J&F-Mean": x}
+                              for s in ("0", "1") for v, o, x in (("a", "1", .2), ("a", "2", .5), ("b", "1", .7))])
+    boxed = reference.assign(expression=["3", "4", "5"] * 2, **{"J&F-Mean": reference["J&F-Mean"] + .1})
+    estimate = paired_bootstrap_interval(boxed, reference, "J&F-Mean")
+    assert (estimate.low, estimate.mean, estimate.high) == pytest.approx((10, 10, 10))
+    with pytest.raises(GroPromptError, match="appears twice"):
+        paired_bootstrap_interval(boxed.assign(object_id="1"), reference.assign(object_id="1"), "J&F-Mean")

@@ -1,9 +1,15 @@
 """Tables from tiny hand-made evaluation folders: exact cells, reported figures labelled, captions, writers, CLI.
 
-Grounded-SAM (one run): video a has expressions with (J&F, J, F, Box) = (.2, .1, .3, .5) and (.4, .3, .5, .7),
-video b one with (.9, .8, 1.0, .9): figures 50, 40, 60, 70; video bootstrap intervals (hand-computed in
-test_reporting_intervals): J&F [30, 90], J [20, 80], F [40, 100], Box [60, 90].
-GroPrompt (L_box + L_contra) (three seeds): J&F 60, 62, 64 -> 62.0 ± 5.0 (t(0.975, 2) * 2 / sqrt(3) = 4.97).
+Every method is evaluated on the same rows: video a with expressions 0 and 1, video b with expression 0.
+Grounded-SAM (one run): (J&F, J, F, Box) = (.2, .1, .3, .5) and (.4, .3, .5, .7) on a, (.9, .8, 1.0, .9) on b:
+figures 50, 40, 60, 70; video bootstrap intervals (hand-computed in test_reporting_intervals): J&F [30, 90],
+J [20, 80], F [40, 100], Box [60, 90].
+GroPrompt (L_box + L_contra) (three seeds): J&F 60, 62, 64 -> 62.0 ± 5.0 (t(0.975, 2) * 2 / sqrt(3) = 4.97); its
+difference from Grounded-SAM per seed 10, 12, 14 -> +12.0 ± 5.0.
+GT box + SAM (one run, no Box): J&F .8 on every row. Paired bootstrap of its difference from Grounded-SAM: a
+resample of videos (a, a) gives .8 − .3 = 50, (b, b) .8 − .9 = −10, (a, b) 80 − 50 = 30: +30.0 [-10.0, 50.0].
+first-frame-box (one run): (.1, .1, .1, .2) on every row: Δ J&F −40 [−80, −20] (a: .1 − .3, b: .1 − .9), Δ Box
+−50 [−70, −40] (a: .2 − .6, b: .2 − .9).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from groprompt.reporting.intervals import Estimate
 from groprompt.reporting.report import build_tables, write_tables
 from groprompt.reporting.reported import REPORTED, reported
 from groprompt.reporting.results import read_rows
-from groprompt.reporting.tables import Column, Table, latex_escape, to_csv, to_latex, to_markdown
+from groprompt.reporting.tables import Column, Table, format_cell, latex_escape, to_csv, to_latex, to_markdown
 
 MEASURES = ("J&F-Mean", "J-Mean", "F-Mean", "Box")
 
@@ -63,14 +69,19 @@ def study(tmp_path) -> dict[str, str]:
         [{"kind": "appearance", "protocol": "expression", "expressions": 1, "J&F-Mean": 40, "Box": 70},
          {"kind": "motion", "protocol": "expression", "expressions": 2, "J&F-Mean": 55, "Box": 70}],
     )
+    # Folders not named seed<N>: seeds unknown, which pairing with a single run without a seed does not need.
     seeds = [write_eval(tmp_path / f"full{s}",
                         mean_row(**{"J&F-Mean": 60 + 2 * s, "J-Mean": 55 + 2 * s, "F-Mean": 65 + 2 * s, "Box": 70}),
-                        expression_rows({"a": [(.6, .55, .65, .7)]}))
+                        expression_rows({"a": [(.6 + .02 * s, .55 + .02 * s, .65 + .02 * s, .7)] * 2,
+                                         "b": [(.6 + .02 * s, .55 + .02 * s, .65 + .02 * s, .7)]}))
              for s in range(3)]
     gt = write_eval(tmp_path / "gt", mean_row(**{"J&F-Mean": 80, "J-Mean": 75, "F-Mean": 85}),
-                    expression_rows({"c": [(.8, .75, .85)]}))
+                    expression_rows({"a": [(.8, .75, .85)] * 2, "b": [(.8, .75, .85)]}))
     other = write_eval(tmp_path / "ffb", mean_row(**{"J&F-Mean": 10, "J-Mean": 10, "F-Mean": 10, "Box": 20}),
-                       expression_rows({"a": [(.1, .1, .1, .2)]}))
+                       expression_rows({"a": [(.1, .1, .1, .2)] * 2, "b": [(.1, .1, .1, .2)]},
+                                       {"a": ["motion", "appearance"], "b": ["motion"]}),
+                       [{"kind": kind, "protocol": "expression", "expressions": n, "J&F-Mean": 10, "Box": 20}
+                        for kind, n in (("appearance", 1), ("motion", 2))])
     return {"grounded-sam": f"grounded-sam={gsam}", "first-frame-box": f"first-frame-box={other}",
             "gt-box-sam": f"gt-box-sam={gt}",
             "groprompt-lbox-contra": "groprompt-lbox-contra=" + ",".join(map(str, seeds))}
@@ -92,16 +103,20 @@ def test_table6_exact_cells_and_order(study):
     table6 = tables_by_name(build_tables("synrvos", read_rows(specs, "synrvos")))["table6"]
     rows = markdown_rows(table6)
     assert list(rows) == ["Grounded-SAM", "GroPrompt (L_box + L_contra)", "GT box + SAM", "first-frame-box"]
-    # Seeds, Box, J&F, J, F, Box (reported), J&F (reported)
+    # Seeds, Box, J&F, J, F, Δ J&F vs Grounded-SAM, Δ Box vs Grounded-SAM, Box (reported), J&F (reported); no
+    # L_box row, so no "Δ J&F vs L_box".
+    assert [c.name for c in table6.columns] == ["Method", "Seeds", "Box", "J&F", "J", "F", "Δ J&F vs Grounded-SAM",
+                                                "Δ Box vs Grounded-SAM", "Box (reported)", "J&F (reported)"]
     assert rows["Grounded-SAM"] == ["1", "70.0 [60.0, 90.0]", "50.0 [30.0, 90.0]", "40.0 [20.0, 80.0]",
-                                    "60.0 [40.0, 100.0]", "69.9", "65.2"]
+                                    "60.0 [40.0, 100.0]", "–", "–", "69.9", "65.2"]
     assert rows["GroPrompt (L_box + L_contra)"] == ["3", "70.0 ± 0.0", "62.0 ± 5.0", "57.0 ± 5.0", "67.0 ± 5.0",
-                                                    "74.4", "70.6"]
+                                                    "+12.0 ± 5.0", "+0.0 ± 0.0", "74.4", "70.6"]
     assert rows["GT box + SAM"] == ["1", "–", "80.0 [80.0, 80.0]", "75.0 [75.0, 75.0]", "85.0 [85.0, 85.0]",
-                                    "100.0", "83.6"]
-    assert rows["first-frame-box"][-2:] == ["–", "–"]
+                                    "+30.0 [-10.0, 50.0]", "–", "100.0", "83.6"]
+    assert rows["first-frame-box"][5:] == ["-40.0 [-80.0, -20.0]", "-50.0 [-70.0, -40.0]", "–", "–"]
     header = to_markdown(table6).splitlines()[2]
     assert "Box (reported)" in header and "J&F (reported)" in header
+    assert any("paired 95%" in note and "paired video bootstrap" in note for note in table6.notes)
 
 
 def test_table6_csv_has_numeric_columns(study, tmp_path):
@@ -111,7 +126,16 @@ def test_table6_csv_has_numeric_columns(study, tmp_path):
     full = frame.loc["GroPrompt (L_box + L_contra)"]
     half = 4.302652729749462 * 2 / 3 ** 0.5
     assert (full["J&F"], full["J&F CI low"], full["J&F CI high"]) == pytest.approx((62, 62 - half, 62 + half))
-    assert full["interval"] == "95% t-interval over 3 seeds"
+    assert full["interval"] == "95% t-interval over 3 seeds; paired 95% t-interval over 3 per-seed differences"
+    delta = (full["Δ J&F vs Grounded-SAM"], full["Δ J&F vs Grounded-SAM CI low"], full["Δ J&F vs Grounded-SAM CI high"])
+    assert delta == pytest.approx((12, 12 - half, 12 + half))
+    assert frame.loc["GT box + SAM", "interval"] == ("95% video bootstrap (1000 resamples) of one run; paired 95% "
+                                                     "video bootstrap (1000 resamples) of one run each")
+    # What CI reads (.ci/run): Method first, and Box, J&F, J, F within 0..100; differences are in other columns.
+    assert list(frame.reset_index().columns[:6]) == ["Method", "Seeds", "Box", "Box CI low", "Box CI high", "J&F"]
+    for column in ("Box", "J&F", "J", "F"):
+        assert frame[column].dropna().between(0, 100).all()
+    assert frame["Δ J&F vs Grounded-SAM"].min() == pytest.approx(-40)
     gsam = frame.loc["Grounded-SAM"]
     assert (gsam["Box"], gsam["Box CI low"], gsam["Box CI high"]) == pytest.approx((70, 60, 90))
     assert gsam["Box (reported)"] == 69.9 and gsam["J&F (reported)"] == 65.2
@@ -137,9 +161,24 @@ def test_by_kind_cells(study):
     by_kind = tables_by_name(build_tables("synrvos", read_rows([study["grounded-sam"]], "synrvos")))["by_kind"]
     header = to_markdown(by_kind).splitlines()[2]
     assert "J&F appearance (n=1)" in header and "Box motion (n=2)" in header
-    # appearance: video a only -> no spread; motion: a .2 / b .9, mean 55, bootstrap [20, 90].
+    # appearance: video a only -> no spread; motion: a .2 / b .9, mean 55, bootstrap [20, 90]. Nothing to compare
+    # Grounded-SAM with: no Δ columns.
     assert markdown_rows(by_kind)["Grounded-SAM"] == ["1", "40.0 [40.0, 40.0]", "70.0 [70.0, 70.0]",
                                                       "55.0 [20.0, 90.0]", "70.0 [50.0, 90.0]"]
+    assert not any("Δ" in column.name for column in by_kind.columns)
+
+
+def test_by_kind_differences_from_grounded_sam(study):
+    """first-frame-box (.1 on every row) against Grounded-SAM per kind. appearance: only a1, .1 − .4 -> −30 with
+    no spread; motion: a0 .1 − .2 and b0 .1 − .9, figure 10 − 55 = −45, resamples (a, a) −10, (b, b) −80."""
+    rows = read_rows([study["grounded-sam"], study["first-frame-box"]], "synrvos")
+    by_kind = tables_by_name(build_tables("synrvos", rows))["by_kind"]
+    assert [c.name for c in by_kind.columns][-2:] == ["Δ J&F appearance vs Grounded-SAM",
+                                                      "Δ J&F motion vs Grounded-SAM"]
+    cells = markdown_rows(by_kind)
+    assert cells["first-frame-box"][-2:] == ["-30.0 [-30.0, -30.0]", "-45.0 [-80.0, -10.0]"]
+    assert cells["Grounded-SAM"][-2:] == ["–", "–"]
+    assert "paired" in to_markdown(by_kind)
 
 
 def test_table5_counts_and_reported(study):
@@ -267,3 +306,88 @@ def test_seeds_must_agree(study, tmp_path):
         build_tables("synrvos", read_rows([spec], "synrvos"))
     with pytest.raises(GroPromptError, match="given twice"):
         read_rows([study["grounded-sam"], study["grounded-sam"]], "synrvos")
+
+
+def seeded_variants(tmp_path: Path) -> list[str]:
+    """GroPrompt (L_box) and (L_box + L_contra) with seeds 0, 1, 2 in folders seed<N>, with kinds; the contra
+    row's folders are given in the order 2, 0, 1. J&F per seed: L_box 40, 45, 50; contra 41, 46, 53 (differences
+    1, 1, 3: +1.7 ± 2.9). Per kind (both have one appearance and one motion expression): L_box appearance 30 + s,
+    motion 50 + s; contra appearance 35 + s (+5.0 ± 0.0), motion 50 + 2s (differences 0, 1, 2: +1.0 ± 2.5)."""
+    specs = {}
+    for key, jf, kinds in (("lbox", (40, 45, 50), lambda s: (30 + s, 50 + s)),
+                           ("contra", (41, 46, 53), lambda s: (35 + s, 50 + 2 * s))):
+        folders = []
+        for seed in ((0, 1, 2) if key == "lbox" else (2, 0, 1)):
+            appearance, motion = kinds(seed)
+            folders.append(write_eval(
+                tmp_path / key / f"seed{seed}", mean_row(**{"J&F-Mean": jf[seed], "J-Mean": 1, "F-Mean": 1}),
+                None, [{"kind": "appearance", "protocol": "expression", "expressions": 1, "J&F-Mean": appearance},
+                       {"kind": "motion", "protocol": "expression", "expressions": 1, "J&F-Mean": motion}]))
+        name = "groprompt-lbox" if key == "lbox" else "groprompt-lbox-contra"
+        specs[name] = f"{name}=" + ",".join(map(str, folders))
+    return list(specs.values())
+
+
+def test_contra_against_lbox_paired_by_seed(tmp_path):
+    tables = tables_by_name(build_tables("synrvos", read_rows(seeded_variants(tmp_path), "synrvos")))
+    table6 = tables["table6"]
+    # No Grounded-SAM row: no "vs Grounded-SAM" columns; "vs L_box" filled on the contra row only.
+    assert [c.name for c in table6.columns if "Δ" in c.name] == ["Δ J&F vs L_box"]
+    rows = markdown_rows(table6)
+    assert rows["GroPrompt (L_box)"][5] == "–"
+    assert rows["GroPrompt (L_box + L_contra)"][5] == "+1.7 ± 2.9"  # 4.3027 * 1.1547 / sqrt(3) = 2.868
+    # The by-kind table has no Grounded-SAM to compare with; TAP-CL per kind is a table of its own.
+    assert not any("Δ" in c.name for c in tables["by_kind"].columns)
+    contra = tables["by_kind_contra"]
+    assert [c.name for c in contra.columns] == ["Method", "Seeds", "Δ J&F appearance vs L_box",
+                                                "Δ J&F motion vs L_box"]
+    assert markdown_rows(contra) == {"GroPrompt (L_box + L_contra)": ["3", "+5.0 ± 0.0", "+1.0 ± 2.5"]}
+    assert "SynRVOS (synthetic)" in contra.caption and "appearance 1, motion 1" in contra.caption
+    csv = to_csv(contra)
+    assert "Δ J&F motion vs L_box CI low" in csv and "paired 95% t-interval over 3 per-seed differences" in csv
+
+
+def test_tables_cli_writes_the_difference_tables(study, tmp_path, capsys):
+    out = tmp_path / "out"
+    others = [spec for key, spec in study.items() if key != "groprompt-lbox-contra"]
+    assert main(["tables", "--config-name", "toy", "--dataset", "synrvos", "--rows", *others,
+                 *seeded_variants(tmp_path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert {"by_kind_contra.csv", "by_kind_contra.md"} <= {p.name for p in out.iterdir()}
+    header = pd.read_csv(out / "table6.csv").columns
+    assert {"Δ J&F vs Grounded-SAM", "Δ Box vs Grounded-SAM", "Δ J&F vs L_box"} <= set(header)
+    tex = (out / "table6.tex").read_text()
+    assert "$\\Delta$ J\\&F vs L\\_box" in tex and "paired video bootstrap" in tex
+    # L_box's seeds (per-object rows absent) against Grounded-SAM's single run: a t-interval of seed differences.
+    lbox = pd.read_csv(out / "table6.csv").set_index("Method").loc["GroPrompt (L_box)"]
+    assert lbox["Δ J&F vs Grounded-SAM"] == pytest.approx(45 - 50)
+    assert "paired 95% t-interval over 3 per-seed differences" in lbox["interval"]
+
+
+def test_unpaired_seeds_are_said_in_the_notes(tmp_path):
+    lbox, contra = seeded_variants(tmp_path)
+    contra = ",".join(contra.split(",")[:2])  # seeds 2 and 0 against L_box's 0, 1, 2
+    table6 = tables_by_name(build_tables("synrvos", read_rows([lbox, contra], "synrvos")))["table6"]
+    assert markdown_rows(table6)["GroPrompt (L_box + L_contra)"][5] == "+2.0"  # (53 + 41) / 2 - 45, no interval
+    assert ("No interval for GroPrompt (L_box + L_contra) vs GroPrompt (L_box): the seeds differ ([0, 2] against "
+            "[0, 1, 2]).") in table6.notes
+
+
+def test_mismatched_rows_are_an_error(study, tmp_path, capsys):
+    """Two single runs whose per-object rows differ (another split, another layout) cannot be paired."""
+    elsewhere = write_eval(tmp_path / "elsewhere", mean_row(**{"J&F-Mean": 10, "J-Mean": 10, "F-Mean": 10}),
+                           expression_rows({"a": [(.1, .1, .1)], "z": [(.1, .1, .1)]}))
+    rows = read_rows([study["grounded-sam"], f"gt-box-sam={elsewhere}"], "synrvos")
+    with pytest.raises(GroPromptError, match=r"GT box \+ SAM .* has 1 per-object row\(s\) that Grounded-SAM .* "
+                                             r"lacks.*video z, expression 0"):
+        build_tables("synrvos", rows)
+    assert main(["tables", "--config-name", "toy", "--dataset", "synrvos", "--rows", study["grounded-sam"],
+                 f"gt-box-sam={elsewhere}", "--out", str(tmp_path / "out")]) == 2
+    assert "paired difference needs both runs on the same rows" in capsys.readouterr().err
+
+
+def test_signed_estimate_cells():
+    column = Column("Δ", "estimate", signed=True)
+    assert format_cell(Estimate(7.0, 2.0, 12.0, "t", runs=3, paired=True), column) == "+7.0 ± 5.0"
+    assert format_cell(Estimate(-1.25, -3.0, 0.5, "bootstrap", paired=True), column) == "-1.2 [-3.0, 0.5]"
+    assert format_cell(Estimate(0.0), column) == "+0.0"

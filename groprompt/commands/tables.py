@@ -14,14 +14,21 @@ defaults to --dataset. Keys of the paper's methods (shown with the paper's figur
 grounded-sam, groprompt-lbox, groprompt-lbox-contra, gt-box-sam; any other key is a baseline, labelled by its key.
 Keys are lower-cased with _ and / read as -, so groprompt/lbox_contra is groprompt-lbox-contra.
 Cells are mean +- 95% t-interval over seeds, or for one seed a video-level bootstrap interval.
+Paired differences (all methods run on the same videos): Table 6 gets "Δ J&F vs Grounded-SAM" and
+"Δ Box vs Grounded-SAM" of every other row and "Δ J&F vs L_box" of groprompt-lbox-contra; by_kind gets
+"Δ J&F <kind> vs Grounded-SAM". Their 95% interval is the t-interval of per-seed differences where a row has
+several seeds (a run without a training seed is subtracted from each seed; two seeded rows are paired by seed,
+read from folder names seed0, seed1, ...), or a paired video bootstrap where both rows are single runs (their
+per_object.csv must hold the same rows).
 
 Writes into --out: table6.{csv,md,tex} (methods on --dataset), table5.{csv,md,tex} (with --params),
-by_kind.{csv,md} (expression kinds, SynRVOS), refdavis_protocols.{csv,md} (assignment vs strict),
-table1/2/3.{csv,md,tex} (rows on refytvos/refdavis, a2d, jhmdb), tables.md (all of them).
+by_kind.{csv,md} (expression kinds, SynRVOS), by_kind_contra.{csv,md} (L_box + L_contra vs L_box per kind),
+refdavis_protocols.{csv,md} (assignment vs strict), table1/2/3.{csv,md,tex} (rows on refytvos/refdavis, a2d,
+jhmdb), tables.md (all of them).
 Example:
   groprompt tables --config-name default --dataset synrvos --params results/default/params.json \\
-    --rows grounded-sam=eval/gsam groprompt-lbox=eval/lbox/s0,eval/lbox/s1,eval/lbox/s2 \\
-           groprompt-lbox-contra=eval/full/s0,eval/full/s1,eval/full/s2 gt-box-sam=eval/gt \\
+    --rows grounded-sam=eval/gsam groprompt-lbox=eval/lbox/seed0,eval/lbox/seed1,eval/lbox/seed2 \\
+           groprompt-lbox-contra=eval/full/seed0,eval/full/seed1,eval/full/seed2 gt-box-sam=eval/gt \\
     --out results/default"""
 
 

@@ -5,11 +5,14 @@ figures this code computes and figures quoted from the paper never share a colum
 
 * :mod:`~groprompt.reporting.results`: evaluation folders, method rows (one folder per seed), the datasets;
 * :mod:`~groprompt.reporting.intervals`: t-interval over seeds, video-level bootstrap for one run (§9);
+* :mod:`~groprompt.reporting.differences`: paired differences of rows (vs Grounded-SAM, TAP-CL vs L_box) with
+  paired intervals (t over per-seed differences, paired video bootstrap);
 * :mod:`~groprompt.reporting.tables`: the table model and its CSV / Markdown / LaTeX writers;
 * :mod:`~groprompt.reporting.reported`: the paper's figures, typed in once with their table and row;
 * :mod:`~groprompt.reporting.table6`, :mod:`~groprompt.reporting.table5`, :mod:`~groprompt.reporting.benchmarks`
-  (Tables 1-3), :mod:`~groprompt.reporting.breakdowns` (by expression kind, Ref-DAVIS17 protocols), and
-  :mod:`~groprompt.reporting.report`, which picks a study's tables and writes them (``groprompt tables``);
+  (Tables 1-3), :mod:`~groprompt.reporting.breakdowns` (by expression kind, TAP-CL by kind, Ref-DAVIS17
+  protocols), and :mod:`~groprompt.reporting.report`, which picks a study's tables and writes them
+  (``groprompt tables``);
 * :mod:`~groprompt.reporting.figures`: the qualitative figure (paper Fig. 2 style, ``groprompt figure``), drawn
   with :mod:`~groprompt.reporting.contact_sheet`;
 * :mod:`~groprompt.reporting.run_stats`: per-step records (``groprompt --stats``) merged with infer run statistics

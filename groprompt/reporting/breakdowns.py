@@ -1,7 +1,12 @@
 """Breakdowns beyond the paper's tables: figures by expression kind, and the two Ref-DAVIS17 protocols side by side.
 
 * ``by_kind``: SynRVOS tags each expression appearance / location / motion (synthetic_benchmark.md); J&F and Box
-  per kind show where a per-frame prompter fails (motion needs more than one frame) and where TAP-CL helps.
+  per kind show where a per-frame prompter fails (motion needs more than one frame) and where TAP-CL helps, and
+  "Δ J&F <kind> vs Grounded-SAM" the paired difference of each row from the zero-shot grounder per kind
+  (:mod:`~groprompt.reporting.differences`), where fine-tuning gains (the look-alikes: location, shared
+  descriptions).
+* ``by_kind_contra``: one row, GroPrompt (L_box + L_contra), and "Δ J&F <kind> vs L_box" per kind: what TAP-CL
+  adds, per kind. A table of its own because in ``by_kind`` those columns would be blank on every other row.
 * ``refdavis_protocols``: the official assignment protocol next to the strict one (method_spec.md §8); a gap
   between them is prompts that segment another object of the video, which the assignment re-labels.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.intervals import Estimate
 from groprompt.reporting.results import DatasetInfo, MethodRuns, ordered
 from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
@@ -33,27 +39,60 @@ def _kind_counts(rows: Sequence[MethodRuns]) -> dict[str, int]:
 
 
 def _method_rows(rows: Sequence[MethodRuns], headers: dict[tuple[str, str], str],
-                 estimate: Callable[[MethodRuns, str, str], Estimate | None]) -> tuple[list[Column], list[dict]]:
-    """The columns (Method, Seeds, one per header) and one row per method of a breakdown, whose header of
-    (group, measure) holds ``estimate(row, group, measure)``."""
-    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values())]
+                 estimate: Callable[[MethodRuns, str, str], Estimate | None],
+                 differences: Sequence[DifferenceColumn] = (), among: Sequence[MethodRuns] | None = None
+                 ) -> tuple[list[Column], list[dict]]:
+    """The columns (Method, Seeds, one per header, one per difference) and one row per method of a breakdown, whose
+    header of (group, measure) holds ``estimate(row, group, measure)``; the differences' reference rows are looked
+    up ``among`` these rows (default: ``rows``)."""
+    among = rows if among is None else among
+    columns = [Column("Method"), SEEDS, *(Column(header, "estimate") for header in headers.values()),
+               *(Column(difference.name, "estimate", signed=True) for difference in differences)]
     body = [{"Method": row.label, "Seeds": len(row.runs)}
-            | {header: estimate(row, group, name) for (group, name), header in headers.items()} for row in rows]
+            | {header: estimate(row, group, name) for (group, name), header in headers.items()}
+            | {difference.name: difference.cell(row, among) for difference in differences} for row in rows]
     return columns, body
 
 
+def _kind_rows(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> list[MethodRuns]:
+    """The rows on ``dataset`` whose evaluations have expression kinds, in the paper's order."""
+    return ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
+
+
 def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
-    """J&F and Box per method and expression kind on ``dataset``; None if no evaluation has kinds."""
-    rows = ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
+    """J&F and Box per method and expression kind on ``dataset``, and each row's paired difference in J&F from
+    Grounded-SAM per kind (where that row is there); None if no evaluation has kinds."""
+    rows = _kind_rows(rows, dataset)
     counts = _kind_counts(rows)
     if not counts:
         return None
     headers = {(kind, name): f"{name} {kind} (n={count})" for kind, count in counts.items() for name in KIND_MEASURES}
-    columns, body = _method_rows(rows, headers, lambda row, kind, name: row.estimate(KIND_MEASURES[name], kind=kind))
+    differences = present_columns(rows, [DifferenceColumn(ZERO_SHOT, "J&F", KIND_MEASURES["J&F"], kind)
+                                         for kind in counts])
+    columns, body = _method_rows(rows, headers, lambda row, kind, name: row.estimate(KIND_MEASURES[name], kind=kind),
+                                 differences)
     caption = (f"J&F and box-prompt IoU (Box) by expression kind on {dataset.caption}; ×100, computed by this "
                "harness (not in the paper). n: expressions of the kind.")
-    return Table("by_kind", "Breakdown by expression kind", caption, columns, body, [INTERVAL_NOTE],
-                 formats=("csv", "md"))
+    return Table("by_kind", "Breakdown by expression kind", caption, columns, body,
+                 [INTERVAL_NOTE, *difference_notes(body, differences)], formats=("csv", "md"))
+
+
+def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+    """GroPrompt (L_box + L_contra)'s paired difference in J&F from GroPrompt (L_box) per expression kind on
+    ``dataset``; None unless both rows are there with kinds."""
+    rows = _kind_rows(rows, dataset)
+    counts = _kind_counts(rows)
+    differences = present_columns(rows, [DifferenceColumn(TAP_CL, "J&F", KIND_MEASURES["J&F"], kind)
+                                         for kind in counts])
+    if not differences:
+        return None
+    compared = [row for row in rows if TAP_CL.applies(row)]
+    columns, body = _method_rows(compared, {}, lambda row, kind, name: None, differences, among=rows)
+    caption = (f"What TAP-CL adds, by expression kind, on {dataset.caption}: J&F of GroPrompt (L_box + L_contra) "
+               f"minus that of GroPrompt (L_box), ×100, computed by this harness (not in the paper). Expressions "
+               f"per kind: {', '.join(f'{kind} {count}' for kind, count in counts.items())}.")
+    return Table("by_kind_contra", "TAP-CL by expression kind", caption, columns, body,
+                 difference_notes(body, differences), formats=("csv", "md"))
 
 
 def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:

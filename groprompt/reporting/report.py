@@ -4,7 +4,10 @@ Which tables a study gets:
 
 * ``table6`` (CSV, Markdown, LaTeX): the methods evaluated on the study's dataset, when it is scored with J&F;
 * ``table5``: when a ``groprompt params --json`` file is given;
-* ``by_kind`` (CSV, Markdown): when the evaluations have expression kinds (SynRVOS);
+* ``by_kind`` (CSV, Markdown): when the evaluations have expression kinds (SynRVOS), with each row's paired
+  difference from Grounded-SAM per kind;
+* ``by_kind_contra`` (CSV, Markdown): GroPrompt (L_box + L_contra) against GroPrompt (L_box) per kind, when both
+  rows have kinds;
 * ``refdavis_protocols`` (CSV, Markdown): when the evaluations have both the assignment and the strict protocol;
 * ``table1`` .. ``table3``: for the real benchmarks among the rows' datasets (:mod:`~groprompt.reporting.benchmarks`).
 
@@ -19,7 +22,7 @@ from typing import Any
 
 from groprompt.files import atomic_write_text
 from groprompt.reporting.benchmarks import build_benchmark_tables
-from groprompt.reporting.breakdowns import build_by_kind, build_protocols
+from groprompt.reporting.breakdowns import build_by_kind, build_by_kind_contra, build_protocols
 from groprompt.reporting.results import MethodRuns, dataset_info
 from groprompt.reporting.table5 import build_table5
 from groprompt.reporting.table6 import build_table6
@@ -34,7 +37,7 @@ def build_tables(dataset: str, rows: Sequence[MethodRuns], params: Mapping[str, 
         tables.append(build_table6(rows, info))
     if params is not None:
         tables.append(build_table5(params, rows, info))
-    tables += [build_by_kind(rows, info), build_protocols(rows, info)]
+    tables += [build_by_kind(rows, info), build_by_kind_contra(rows, info), build_protocols(rows, info)]
     tables += build_benchmark_tables(rows)
     return [table for table in tables if table is not None]
 

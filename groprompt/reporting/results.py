@@ -8,12 +8,16 @@ paper's protocol), else ``expression`` (per-expression layout), else ``strict``.
 :func:`groprompt.metrics.referring_segmentation_scores`) is read as that one row.
 
 A *method row* is one method on one dataset with one evaluation folder per seed; its cells are
-:class:`~groprompt.reporting.intervals.Estimate` s (§9: t-interval over seeds, video bootstrap for one run).
+:class:`~groprompt.reporting.intervals.Estimate` s (§9: t-interval over seeds, video bootstrap for one run). A
+run's seed is read from its folder's name, ``seed<N>`` as the workflow names them
+(``work/<study>/eval/<dataset>/<split>/groprompt/<variant>/seed<N>``), so that two rows' seeds can be paired
+(:mod:`~groprompt.reporting.differences`); a method without a training seed (Grounded-SAM) has a folder without one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +72,8 @@ PAPER_ROWS = {
 key is a baseline of ours, labelled by its key and listed after these."""
 
 HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
+SEED_FOLDER = re.compile(r"seed[-_]?(\d+)", re.IGNORECASE)
+"""The name of a seed's evaluation folder: ``seed0``, ``seed_1``, ``Seed-2``."""
 SUMMARY_FILE, PER_OBJECT_FILE, BY_KIND_FILE = "summary.csv", "per_object.csv", "summary_by_kind.csv"
 
 
@@ -90,7 +96,9 @@ def normalise_key(key: str) -> str:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype={"set": str, "video": str, "expression": str, "kind": str})
+        # Names as text, so that object 1 reads "1" in every file (not 1.0 where a column has a gap): rows of
+        # two runs are paired on them.
+        return pd.read_csv(path, dtype={"set": str, "video": str, "object_id": str, "expression": str, "kind": str})
     except (OSError, ValueError) as error:
         raise GroPromptError(f"cannot read this CSV ({error})", path=path,
                              fix="rerun groprompt evaluate into this folder") from None
@@ -109,6 +117,12 @@ class Evaluation:
     summary: pd.DataFrame
     per_object: pd.DataFrame | None = None
     by_kind: pd.DataFrame | None = None
+
+    @property
+    def seed(self) -> int | None:
+        """The run's training seed, from its folder's name (:data:`SEED_FOLDER`); None if the name has none."""
+        match = SEED_FOLDER.fullmatch(self.folder.name)
+        return int(match.group(1)) if match else None
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -199,10 +213,9 @@ class MethodRuns:
     def kinds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(kind for run in self.runs for kind in run.kinds))
 
-    def estimate(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> Estimate | None:
-        """The cell of ``column`` (a summary column, ×100): t-interval over seeds, or for one run the video
-        bootstrap from ``per_object.csv`` (a plain figure where that file lacks the column). None if no run has
-        the column; a named error if some runs have it and others not."""
+    def figures(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> list[float] | None:
+        """The figure of ``column`` (a summary column, ×100) of each run, in the order of :attr:`runs`. None if no
+        run has the column; a named error if some runs have it and others not."""
         values = [run.figure(column, protocol, kind) for run in self.runs]
         if all(value is None for value in values):
             return None
@@ -210,6 +223,15 @@ class MethodRuns:
             lacking = self.runs[values.index(None)].folder
             raise GroPromptError(f"{column!r} is in some evaluations of {self.label!r} but not in this one",
                                  path=lacking, fix="evaluate every seed the same way (e.g. all with --boxes)")
+        return values
+
+    def estimate(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> Estimate | None:
+        """The cell of ``column`` (a summary column, ×100): t-interval over seeds, or for one run the video
+        bootstrap from ``per_object.csv`` (a plain figure where that file lacks the column). None if no run has
+        the column; a named error if some runs have it and others not."""
+        values = self.figures(column, protocol=protocol, kind=kind)
+        if values is None:
+            return None
         if len(values) > 1:
             return t_interval(values)
         rows = self.runs[0].rows(protocol, kind)

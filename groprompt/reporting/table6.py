@@ -1,14 +1,17 @@
 """Table 6 of the paper: the loss ablation, box-prompt IoU and J&F, J, F per method (method_spec.md §7-§9).
 
 Rows: Grounded-SAM, GroPrompt (L_box), GroPrompt (L_box + L_contra), GT box + SAM, then any other baseline, each
-from its evaluation folders (one per seed). Columns: Box, J&F, J, F (×100, with the §9 interval), then the paper's
-Ref-DAVIS17 figures in columns marked "reported" (blank for rows the paper lacks).
+from its evaluation folders (one per seed). Columns: Box, J&F, J, F (×100, with the §9 interval); the paired
+differences (:mod:`~groprompt.reporting.differences`) "Δ J&F vs Grounded-SAM" and "Δ Box vs Grounded-SAM" of every
+other row, and "Δ J&F vs L_box" of GroPrompt (L_box + L_contra) (each column only where its two rows are there);
+then the paper's Ref-DAVIS17 figures in columns marked "reported" (blank for rows the paper lacks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.reported import reported
 from groprompt.reporting.results import JF_MEASURES, DatasetInfo, MethodRuns, ordered
 from groprompt.reporting.tables import Column, Table
@@ -17,6 +20,11 @@ SEEDS = Column("Seeds", "number", digits=0)
 """How many runs (seeds) a row's figures come from."""
 REPORTED_COLUMNS = ("Box", "J&F")
 """The paper's figures shown beside ours."""
+DIFFERENCES = (DifferenceColumn(ZERO_SHOT, "J&F", JF_MEASURES["J&F"]),
+               DifferenceColumn(ZERO_SHOT, "Box", JF_MEASURES["Box"]),
+               DifferenceColumn(TAP_CL, "J&F", JF_MEASURES["J&F"]))
+"""The paired differences shown (where their rows are there): the paper's two claims, fine-tuning over zero-shot
+and TAP-CL over L_box."""
 
 INTERVAL_NOTE = ("Intervals (95%): \"a ± h\" is the Student t-interval over seeds; \"a [l, h]\" is the percentile "
                  "interval of a video-level bootstrap (1000 resamples) of a single run.")
@@ -37,12 +45,15 @@ def protocol_note(rows: Sequence[MethodRuns]) -> str:
 def build_table6(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table:
     """Table 6 from the method rows evaluated on ``dataset`` (rows on other datasets are ignored)."""
     rows = ordered([row for row in rows if row.dataset == dataset.key])
+    differences = present_columns(rows, DIFFERENCES)
     columns = [Column("Method"), SEEDS, *(Column(name, "estimate") for name in JF_MEASURES),
+               *(Column(difference.name, "estimate", signed=True) for difference in differences),
                *(Column(f"{name} (reported)", "number") for name in REPORTED_COLUMNS)]
     body = []
     for row in rows:
         cells: dict = {"Method": row.label, "Seeds": len(row.runs)}
         cells |= {name: row.estimate(column) for name, column in JF_MEASURES.items()}
+        cells |= {difference.name: difference.cell(row, rows) for difference in differences}
         paper = reported("Table 6", row.key)
         if paper is not None:
             cells |= {f"{name} (reported)": paper.values[name] for name in REPORTED_COLUMNS}
@@ -53,5 +64,5 @@ def build_table6(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table:
                "boxes of the ground-truth masks (mean over the frames where the object is present, then over "
                "expressions); J&F, J, F: region and contour accuracy; all ×100, computed by this harness. "
                f"Columns marked (reported) are the paper's Ref-DAVIS17 figures.{elsewhere}")
-    notes = [protocol_note(rows), INTERVAL_NOTE]
+    notes = [protocol_note(rows), INTERVAL_NOTE, *difference_notes(body, differences)]
     return Table("table6", "Table 6", caption, columns, body, notes)

@@ -5,8 +5,9 @@ A :class:`Table` is typed columns and rows of cells; the writers decide how a ce
 * ``text``: a string (escaped in LaTeX);
 * ``number``: a float shown with ``digits`` decimals;
 * ``estimate``: an :class:`~groprompt.reporting.intervals.Estimate`, shown as ``mean ± half-width`` (t-interval
-  over seeds, symmetric) or ``mean [low, high]`` (video bootstrap, percentile, not symmetric); the CSV gets the
-  mean, ``<column> CI low`` and ``<column> CI high``, and each row an ``interval`` column saying how they were made;
+  over seeds, symmetric) or ``mean [low, high]`` (video bootstrap, percentile, not symmetric), the mean with its
+  sign in a ``signed`` column (differences: ``+7.0 ± 5.0``); the CSV gets the mean, ``<column> CI low`` and
+  ``<column> CI high``, and each row an ``interval`` column saying how they were made (paired or not);
 * ``params``: a parameter count, shown in millions; the CSV gets the integer.
 
 An empty cell (None, or a nan number) is "–" in Markdown and LaTeX and empty in the CSV. Every file is written
@@ -33,11 +34,13 @@ EMPTY = "–"
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: its header, the kind of its cells (:data:`COLUMN_KINDS`) and the decimals shown."""
+    """A table column: its header, the kind of its cells (:data:`COLUMN_KINDS`), the decimals shown, and whether
+    the figure is shown with its sign (a difference: ``+7.0``, ``-1.2``)."""
 
     name: str
     kind: str = "text"
     digits: int = 1
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in COLUMN_KINDS:
@@ -86,7 +89,7 @@ def format_cell(value: Cell, column: Column, *, latex: bool = False) -> str:
     if value is None:
         return "--" if latex else EMPTY
     if column.kind == "estimate" and isinstance(value, Estimate):
-        mean = _number(value.mean, column.digits)
+        mean = f"{value.mean:+.{column.digits}f}" if column.signed else _number(value.mean, column.digits)
         if not value.has_interval:
             return mean
         if value.method == "t":
@@ -102,7 +105,7 @@ def format_cell(value: Cell, column: Column, *, latex: bool = False) -> str:
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"$\sim$", "^": r"\textasciicircum{}", "±": r"$\pm$", "×": r"$\times$", "–": "--",
+    "~": r"$\sim$", "^": r"\textasciicircum{}", "±": r"$\pm$", "×": r"$\times$", "–": "--", "Δ": r"$\Delta$",
 }
 
 
