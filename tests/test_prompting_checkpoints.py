@@ -3,19 +3,31 @@
 The original-format state dict is built here from a random small Swin-backbone detector by the test's own inverse
 of the documented naming (the original GroundingDINO module names; fused q/k/v stacked in that order), written
 independently of the converter's rule table, so a wrong rule shows up as a tensor that lands in the wrong place.
+Like the released files it also holds the tensors the conversion drops (``label_enc.weight``, BERT's
+``position_ids`` and pooler, Swin's ``relative_position_index``).
+
+The names and shapes of the released files themselves (Swin-T OGC and Swin-B) are the list of
+``tests/data/groundingdino_upstream_keys.txt``, written down from the upstream model code
+(``tests/groundingdino_upstream.py``); they are checked against the detectors of the paper configs on the meta device.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
+from groundingdino_upstream import KEY_FILE, RELEASES, read_key_file, upstream_keys
 from transformers import BertConfig, GroundingDinoConfig, SwinConfig
 
 from groprompt.errors import GroPromptError
 from groprompt.prompting import build_detector, load_hf_detector, load_original_weights
-from groprompt.prompting.checkpoints import convert_key
+from groprompt.prompting.checkpoints import IGNORED_ORIGINAL_KEYS, convert_key, convert_original_state_dict
 
 SWIN = "model.backbone.conv_encoder.model."
+DATA = Path(__file__).parent / "data"
 
 
 def _small_config() -> GroundingDinoConfig:
@@ -65,7 +77,9 @@ def _original_state_dict(hf: dict[str, torch.Tensor], config: GroundingDinoConfi
         if key.startswith("model.text_backbone."):
             out["bert." + key.removeprefix("model.text_backbone.")] = tensor
     out["bert.pooler.dense.weight"] = torch.zeros(32, 32)  # unused by Grounding DINO, dropped
-    out["bert.embeddings.position_ids"] = torch.arange(512)[None]
+    out["bert.pooler.dense.bias"] = torch.zeros(32)
+    out["bert.embeddings.position_ids"] = torch.arange(512)[None]  # a constant buffer, dropped
+    out["label_enc.weight"] = torch.zeros(2001, config.d_model)  # denoising training only, dropped
     copy("feat_map", "model.text_projection")
     for level in range(config.num_feature_levels):
         copy(f"input_proj.{level}.0", f"model.input_proj_vision.{level}.0")
@@ -150,10 +164,12 @@ def test_documented_names_convert_as_stated():
     assert convert_key("transformer.decoder.layers.0.unknown.weight") is None
 
 
-def test_original_checkpoint_round_trip(tmp_path, source):
+@pytest.mark.parametrize("prefix", ["module.", ""])
+def test_original_checkpoint_round_trip(tmp_path, source, prefix):
+    """Saved with DistributedDataParallel's ``module.`` prefix (the released files) or without (a plain save)."""
     config, detector, original = source
     path = tmp_path / "groundingdino_small.pth"
-    torch.save({"model": original}, path)
+    torch.save({"model": {prefix + key.removeprefix("module."): value for key, value in original.items()}}, path)
     loaded = build_detector(config)
     load_original_weights(loaded, path)
     expected = detector.state_dict()
@@ -189,6 +205,72 @@ def test_unknown_and_missing_keys_are_errors(tmp_path, source):
     torch.save({"state": {}}, path)
     with pytest.raises(GroPromptError, match="no 'model' state dict"):
         load_original_weights(build_detector(config), path)
+
+
+@pytest.mark.parametrize("key", ["module.label_enc.bias", "label_enc.weight.extra", "module.label_encoder.weight",
+                                 "bert.embeddings.position_ids_v2", "bert.pooler.activation.weight"])
+def test_only_the_listed_keys_are_ignored(tmp_path, source, key):
+    """A key next to an ignored one (another tensor of the same module, a longer name) is still unknown."""
+    config, _, original = source
+    path = tmp_path / "near_miss.pth"
+    torch.save({"model": dict(original, **{key: torch.zeros(1)})}, path)
+    with pytest.raises(GroPromptError) as caught:
+        load_original_weights(build_detector(config), path)
+    assert "unknown keys in the checkpoint" in str(caught.value)
+    assert key in str(caught.value) and "near_miss.pth" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------ the released files' key list
+RELEASED = {"swint_ogc": "params_paper_swin_t.yaml", "swinb_cogcoor": "params_paper_swin_b.yaml"}
+"""Released checkpoint (groundingdino_<name>.pth) -> the project's paper config of that prompter."""
+EXPECTED_DROPPED = {
+    "label_enc.weight": (2001, 256),
+    "bert.embeddings.position_ids": (1, 512),
+    "bert.pooler.dense.weight": (768, 768),
+    "bert.pooler.dense.bias": (768,),
+}
+"""What the conversion may drop besides Swin's ``relative_position_index`` buffers (one per block)."""
+
+
+@pytest.fixture(scope="module")
+def released_keys() -> dict[str, dict[str, tuple[int, ...]]]:
+    keys = read_key_file()
+    assert keys == {name: upstream_keys(name) for name in RELEASES}, \
+        f"{KEY_FILE} is stale: rerun python tests/groundingdino_upstream.py"
+    return keys
+
+
+def _dropped(key: str) -> bool:
+    return any(re.fullmatch(pattern, key) for pattern in IGNORED_ORIGINAL_KEYS)
+
+
+@pytest.mark.parametrize("release", RELEASED)
+def test_every_key_of_the_released_files_lands(tmp_path, released_keys, release):
+    """Every key of the released file (the upstream list, shapes included) maps onto the detector of the matching
+    paper config with the detector's shape, except exactly the ignored ones; every parameter of the detector is
+    filled. Checked on the meta device (no memory), then through the loader on a meta-tensor file."""
+    keys = released_keys[release]
+    size = yaml.safe_load((DATA / RELEASED[release]).read_text())["prompter"]["size"]
+    with torch.device("meta"):
+        detector = build_detector(size).to("meta")  # .to: a few tensors are made outside the device context
+        state = {"module." + key: torch.empty(shape) for key, shape in keys.items()}
+    blocks = sum(key.endswith(".attn.qkv.weight") for key in keys)
+    assert blocks == (12 if release == "swint_ogc" else 24)  # Swin depths 2-2-6-2 / 2-2-18-2
+    dropped = {key: shape for key, shape in keys.items() if _dropped(key)}
+    indices = {key for key in dropped if key.endswith(".attn.relative_position_index")}
+    assert len(indices) == blocks
+    assert {key: dropped[key] for key in dropped.keys() - indices} == EXPECTED_DROPPED
+    converted, unknown = convert_original_state_dict(state)
+    assert unknown == []
+    expected = detector.state_dict()
+    assert [key for key in converted if key not in expected] == []
+    assert {key: tuple(tensor.shape) for key, tensor in converted.items()} == {
+        key: tuple(expected[key].shape) for key in converted}
+    assert sorted(expected.keys() - converted.keys()) == [
+        f"{SWIN}swin.layernorm.bias", f"{SWIN}swin.layernorm.weight"]  # transformers' unused Swin head norm
+    path = tmp_path / f"groundingdino_{release}.pth"
+    torch.save({"model": state}, path)
+    load_original_weights(detector, path)  # the loader's own checks: unknown, shape, missing
 
 
 def test_hf_folder_of_swin_and_bert_round_trips(tmp_path, source):

@@ -5,7 +5,7 @@ transformers):
 
 * sizes: :data:`PROMPTER_SIZES`, :func:`prompter_config`;
 * building: :func:`build_detector`, :func:`build_prompter`, :func:`load_hf_detector`, :func:`load_text_backbone`,
-  :func:`load_tokenizer`, :func:`load_original_weights`;
+  :func:`load_tokenizer`, :func:`load_original_weights` (dropping only :data:`IGNORED_ORIGINAL_KEYS`);
 * running: :class:`Prompter`, :class:`PrompterOutput`, :func:`normalize_sentence`, :func:`query_confidence`,
   :func:`select_top1`, :func:`preprocess_frames`;
 * freezing: :data:`PARAMETER_GROUPS`, :data:`DEFAULT_TRAINABLE`, :func:`apply_freezing`, :func:`count_parameters`.
@@ -25,6 +25,7 @@ _EXPORTS = {
     "load_text_backbone": "build",
     "load_tokenizer": "build",
     "load_original_weights": "checkpoints",
+    "IGNORED_ORIGINAL_KEYS": "checkpoints",
     "Prompter": "prompter",
     "PrompterOutput": "prompter",
     "normalize_sentence": "prompter",

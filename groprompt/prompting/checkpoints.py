@@ -9,13 +9,16 @@ transformers (5.x renamed Swin's attention to ``q_proj`` / ``k_proj`` / ``v_proj
 
 The conversion is a table of scopes: an original key prefix (a regex), the transformers prefix it becomes, and the
 renames of the module paths below it. Within a scope the longest matching path wins; a path mapped to three
-targets is a fused query/key/value tensor, split in three along its first dimension.
+targets is a fused query/key/value tensor, split in three along its first dimension. A released file also holds
+tensors the detector does not need (:data:`IGNORED_ORIGINAL_KEYS`: the training-only ``label_enc.weight``, constant
+buffers, BERT's unused pooler); those alone are dropped, and ``tests/data/groundingdino_upstream_keys.txt`` lists
+every key of both released files, written down from the upstream model code.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from pathlib import Path
 
 import torch
@@ -106,11 +109,26 @@ _SCOPES: tuple[tuple[str, str, dict[str, Target]], ...] = (
     (r"", "", {"bbox_embed": "bbox_embed"}),
 )
 
-_IGNORED = re.compile(
-    r"backbone\.0\.layers\.\d+\.blocks\.\d+\.attn\.relative_position_index"  # a constant buffer, rebuilt
-    r"|bert\.pooler\..*"  # Grounding DINO never uses BERT's pooler; transformers builds none
-    r"|bert\.embeddings\.position_ids"  # a constant buffer older transformers saved
-)
+IGNORED_ORIGINAL_KEYS: dict[str, str] = {
+    r"label_enc\.weight":
+        "training only: the (dn_labelbook_size + 1) x hidden_dim = 2001 x 256 label embedding of the denoising "
+        "queries (DN-DETR / DINO), read by the training forward pass alone; the released inference code does not "
+        "build it and transformers' model has no counterpart",
+    r"bert\.embeddings\.position_ids":
+        "derivable: the constant buffer arange(512)[None] that transformers < 4.31 saved with BERT; transformers "
+        "rebuilds it",
+    r"backbone\.0\.layers\.\d+\.blocks\.\d+\.attn\.relative_position_index":
+        "derivable: Swin's constant table of window-relative position indices, computed from the window size; "
+        "transformers' Swin computes the same table",
+    r"bert\.pooler\.dense\.(weight|bias)":
+        "unused: BERT's [CLS] pooler, frozen upstream (requires_grad False) and never read (Grounding DINO takes "
+        "BERT's last hidden states); transformers' Grounding DINO builds no pooler",
+}
+"""Original keys (regular expressions, full match, after any ``module.`` prefix) that the conversion drops, with why
+each is safe to drop: training-only and derivable tensors, and an unused head. Every other key must map to a
+parameter of the detector, and every parameter must be in the file."""
+_IGNORED = re.compile("|".join(f"(?:{pattern})" for pattern in IGNORED_ORIGINAL_KEYS))
+
 _ALLOWED_MISSING = re.compile(r".*\.swin\.layernorm\..*")  # transformers' Swin head norm, unused by the backbone
 
 
@@ -145,11 +163,14 @@ def convert_key(key: str) -> Target | None:
     return None
 
 
-def convert_original_state_dict(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
-    """Original keys -> transformers keys. Returns the converted dict and the original keys no rule knows.
+def convert_original_state_dict(
+    state: Mapping[str, Tensor], known: Container[str] | None = None
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Original keys -> transformers keys. Returns the converted dict and the original keys that are unknown.
 
-    Keys of constant buffers and of BERT's unused pooler are dropped silently; a ``module.`` prefix (from
-    DistributedDataParallel) is stripped.
+    The keys of :data:`IGNORED_ORIGINAL_KEYS` are dropped; a ``module.`` prefix (from DistributedDataParallel) is
+    stripped. A key is unknown when no rule knows it or, given ``known`` (the detector's keys), when its target is
+    not one of them; unknown keys are reported under their original names.
     """
     converted: dict[str, Tensor] = {}
     unknown: list[str] = []
@@ -158,7 +179,8 @@ def convert_original_state_dict(state: Mapping[str, Tensor]) -> tuple[dict[str, 
         if _IGNORED.fullmatch(key):
             continue
         target = convert_key(key)
-        if target is None:
+        targets = target if isinstance(target, tuple) else (target,)
+        if target is None or (known is not None and any(name not in known for name in targets)):
             unknown.append(raw_key)
         elif isinstance(target, tuple):
             if tensor.shape[0] % 3:
@@ -193,9 +215,8 @@ def load_original_weights(detector: GroundingDinoForObjectDetection, path: str |
     if not isinstance(payload, Mapping) or not isinstance(payload.get("model"), Mapping):
         raise GroPromptError("not an original Grounding DINO checkpoint: no 'model' state dict", path=path,
                              fix="give groundingdino_swint_ogc.pth / groundingdino_swinb_cogcoor.pth")
-    converted, unknown = convert_original_state_dict(payload["model"])
     expected = detector.state_dict()
-    unknown += [key for key in converted if key not in expected]
+    converted, unknown = convert_original_state_dict(payload["model"], known=expected)
     if unknown:
         raise GroPromptError(f"unknown keys in the checkpoint: {_first(unknown)}", path=path,
                              fix="the file is not an original Grounding DINO checkpoint of this version")
