@@ -206,6 +206,16 @@ def tokenizer():
     return config.get("checkpoints", {}).get("tokenizer")
 
 
+def all_cores():
+    """The threads of a job that uses every core it is given (SynRVOS generation): ``--cores`` of a run on this
+    machine. A cluster run has no ``--cores`` (its jobs go to other machines), so there the job asks for the
+    config's threads."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return config["threads"]
+
+
 def gpus(stage):
     """GPUs a job of ``stage`` declares: the configured count for training, one for anything else on CUDA."""
     if config["device"] == "cpu":

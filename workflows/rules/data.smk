@@ -13,7 +13,7 @@ rule synrvos:
     params:
         out=lambda w: work("data", w.dataset),
         flags=lambda w: synrvos_flags(w.dataset),
-    threads: workflow.cores
+    threads: all_cores()
     log:
         log("synrvos", "{dataset}"),
     benchmark:
