@@ -129,11 +129,9 @@ def test_label_value_not_in_meta_names_the_png(tmp_path: Path):
     meta = json.loads((root / "train" / "meta.json").read_text())
     del meta["videos"]["v"]["objects"]["7"]
     (root / "train" / "meta.json").write_text(json.dumps(meta))
-    video = load_refytvos(root, "train").video("v")  # checked lazily, when the frame is read
-    video.annotation(0)
     with pytest.raises(GroPromptError, match=r"label values \[7\] are not objects declared") as error:
-        video.annotation(1)
-    assert "Annotations/v/00005.png" in str(error.value)
+        load_refytvos(root, "train")  # checked up front, when the split is loaded
+    assert "Annotations/v/00005.png" in str(error.value) and "train/meta.json" in str(error.value)
 
 
 def test_empty_video_is_an_error(train_root: Path):

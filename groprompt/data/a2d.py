@@ -25,7 +25,11 @@ Decisions:
   ``T6bNPuKV-wY``), which the community drops as well. Any other malformed row is an error.
 * Videos of the split that no sentence describes are not part of A2D-Sentences and are left out, as are the
   missed videos. A described video must have its clip and at least one h5 file.
-* Frame count and size come from the mp4 header, opened once per video when loading; no frame is decoded then.
+* Frame count and size come from the mp4 header, opened once per video when loading; no frame is decoded then
+  (decoding every clip up front would cost as much as reading the split once more).
+* Every h5 file of a described video is opened when loading (HDF5 refuses a truncated file on opening) and its
+  keys, instance ids and ``reMask`` shape (one mask of the clip's size per instance) are checked; the masks
+  themselves are read when a frame is. A query that is empty or blank is an error naming its row.
 * Frames are decoded lazily: the first read of a clip decodes all of it (sequential decoding is the cheap way
   through an mp4) and only the most recently read clip is kept, so memory holds one clip (a 320-pixel-high clip
   of 150 frames is about 70 MB) whatever the size of the dataset. Reading videos one after another is fast;
@@ -45,6 +49,7 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_csv, read_lines, require
+from groprompt.data.validation import check_expression_text
 from groprompt.errors import GroPromptError
 
 SPLITS = {"train": 0, "test": 1}
@@ -102,14 +107,15 @@ def _read_queries(path: Path, videos: set[str], dataset: str) -> dict[str, list[
         expect(len(row) >= 3, f"data row {number} has {len(row)} fields, expected 3: {','.join(row)!r}",
                path=path, dataset=dataset)
         video, instance = row[0].strip(), row[1].strip()
-        query = ",".join(row[2:]).strip()  # an unquoted comma stays in the query
+        query = ",".join(row[2:])  # an unquoted comma stays in the query
         if video not in videos:
             continue
         if not instance.isdigit():
             warnings.warn(f"{path} data row {number}: instance id {instance!r} of video {video} is not an "
                           "integer; the row is left out", stacklevel=3)
             continue
-        queries.setdefault(video, []).append((str(number), int(instance), query))
+        check_expression_text(query, dataset=dataset, video=video, expression=str(number), path=path)
+        queries.setdefault(video, []).append((str(number), int(instance), query.strip()))
     return queries
 
 
@@ -136,6 +142,7 @@ def _load_video(name: str, queries: list[tuple[str, int, str]], clips: Path, mas
                f"h5 file is not named by a frame number in 1..{num_frames} (the clip's frames)",
                path=h5_dir / entry, dataset=dataset, video=name)
         files[int(stem) - 1] = h5_dir / entry
+        read_h5(h5_dir / entry, size, dataset=dataset, video=name, masks=False)
     if not files:
         raise GroPromptError("video has sentences but no h5 file", dataset=dataset, video=name, path=h5_dir,
                              fix="restore its h5 files, or list the video in a2d_missed_videos.txt")
@@ -218,26 +225,36 @@ class InstanceMasks:
 
     def read(self, frame_index: int) -> FrameAnnotation:
         """Masks ``{instance_id: (H, W) bool}`` of the instances the frame's h5 file holds."""
-        import h5py
-
         path = self._files.get(frame_index)
         if path is None:
             raise GroPromptError("this frame has no h5 annotation", dataset=self._dataset, video=self._video,
                                  frame=frame_index, fix="read only frames for which annotated() is true")
-        where = {"path": path, "dataset": self._dataset, "video": self._video}
-        try:
-            with h5py.File(path, "r") as handle:
-                missing = [key for key in ("instance", "reMask") if key not in handle]
-                expect(not missing, f"h5 file lacks the key(s) {missing} (has {sorted(handle.keys())})", **where)
-                ids = np.asarray(handle["instance"]).reshape(-1)
-                stored = np.asarray(handle["reMask"])
-        except OSError as error:
-            raise GroPromptError(f"h5 file cannot be read ({error})", fix="re-extract this file", **where) from None
-        if stored.ndim == 2:  # a frame with one instance stores a 2-D mask
-            stored = stored[np.newaxis]
-        height, width = self._size
-        expect(stored.ndim == 3 and stored.shape == (len(ids), width, height),
-               f"reMask has shape {stored.shape}; expected ({len(ids)}, {width}, {height}): one transposed "
-               f"{height}x{width} mask per instance id", **where)
-        expect(bool(np.all(ids == np.round(ids))), f"instance ids {ids.tolist()} are not integers", **where)
+        ids, stored = read_h5(path, self._size, dataset=self._dataset, video=self._video, masks=True)
         return FrameAnnotation(masks={int(obj): mask.T > 0 for obj, mask in zip(ids, stored, strict=True)})
+
+
+def read_h5(path: Path, size: tuple[int, int], *, dataset: str, video: str,
+            masks: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The instance ids ``(N,)`` of an A2D h5 file and, if ``masks``, its stored masks ``(N, W, H)`` (transposed, as
+    stored); keys, ids and the masks' shape are checked against the clip's ``size`` either way."""
+    import h5py
+
+    where = {"path": path, "dataset": dataset, "video": video}
+    try:
+        with h5py.File(path, "r") as handle:
+            missing = [key for key in ("instance", "reMask") if key not in handle]
+            expect(not missing, f"h5 file lacks the key(s) {missing} (has {sorted(handle.keys())})", **where)
+            ids = np.asarray(handle["instance"]).reshape(-1)
+            shape = handle["reMask"].shape
+            stored = np.asarray(handle["reMask"]) if masks else None
+    except OSError as error:
+        raise GroPromptError(f"h5 file cannot be read ({error})", fix="re-extract this file", **where) from None
+    if len(shape) == 2:  # a frame with one instance stores a 2-D mask
+        shape = (1, *shape)
+        stored = None if stored is None else stored[np.newaxis]
+    height, width = size
+    expect(shape == (len(ids), width, height),
+           f"reMask has shape {shape}; expected ({len(ids)}, {width}, {height}): one transposed "
+           f"{height}x{width} mask per instance id", **where)
+    expect(bool(np.all(ids == np.round(ids))), f"instance ids {ids.tolist()} are not integers", **where)
+    return ids, stored

@@ -18,8 +18,12 @@ Decisions:
 * A video is every frame of its folder, with one object (id 1, the actor) and one expression whose ``exp_id`` is
   its 0-based data-row number in ``jhmdb_annotation.txt`` (as for A2D).
 * Its annotated frames are its sample frames; frame number ``n`` has the mask ``part_mask[:, :, n - 1]``.
-* Each video of ``jhmdb_annotation.txt`` must have its frames, its mask file and samples in the metadata; the
-  check happens when loading. Mask files are read when a frame is; the last one read stays cached (about 3 MB).
+* Each video of ``jhmdb_annotation.txt`` must have its frames, its mask file and samples in the metadata, and a
+  non-blank query. The check happens when loading (:mod:`groprompt.data.validation`): every frame PNG's header and
+  end (readable, complete, every frame the size of the first) and the mask file's header (``part_mask`` present,
+  H x W of the frames, a mask for every sample frame; a version-5 file's length checked against its declared
+  elements, which catches truncation). Mask data is read when a frame is; the last file read stays cached (about
+  3 MB).
 """
 
 from __future__ import annotations
@@ -27,13 +31,16 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping
+import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
-from groprompt.data.reading import expect, image_size, read_csv, read_json, require
+from groprompt.data.reading import expect, read_csv, read_json, require
+from groprompt.data.validation import check_expression_text, check_frames
 from groprompt.errors import GroPromptError
 
 SPLITS = ("test",)
@@ -56,7 +63,7 @@ def load_jhmdb(root: str | Path, split: str = "test", *, dataset_name: str = "jh
     actions = {video: action for action in sorted(os.listdir(images)) if (images / action).is_dir()
                for video in os.listdir(images / action)}
     videos = []
-    for name in sorted(queries):
+    for name in tqdm(sorted(queries), desc=f"checking {dataset_name} {split}", unit="video", leave=False, delay=2):
         exp_id, query = queries[name]
         if name not in actions:
             raise GroPromptError("video has no frame folder", dataset=dataset_name, video=name,
@@ -77,7 +84,9 @@ def _read_queries(path: Path, dataset: str) -> dict[str, tuple[str, str]]:
     queries = {}
     for number, row in enumerate(rows[1:]):
         expect(len(row) >= 2, f"data row {number} has no query: {','.join(row)!r}", path=path, dataset=dataset)
-        queries[row[0].strip()] = (str(number), ",".join(row[1:]).strip())  # an unquoted comma stays in the query
+        video, query = row[0].strip(), ",".join(row[1:])  # an unquoted comma stays in the query
+        check_expression_text(query, dataset=dataset, video=video, expression=str(number), path=path)
+        queries[video] = (str(number), query.strip())
     return queries
 
 
@@ -112,15 +121,58 @@ def _load_video(root: Path, action: str, name: str, expression: Expression, samp
                              video=name, path=frame_dir / f"{unknown[0]}.png",
                              fix=f"check {samples_file} against the frames")
     frame_paths = tuple(frame_dir / f"{stem}.png" for stem in frame_names)
-    size = image_size(frame_paths[0], dataset=dataset, video=name)
+    size = check_frames(frame_paths, dataset=dataset, video=name)
     mat = require(root / "puppet_mask" / action / name / "puppet_mask.mat", "mask file", dataset=dataset,
                   video=name, fix="re-extract puppet_mask")
+    _check_mask_file(mat, max(int(stem) for stem in sample_stems), size, dataset=dataset, video=name)
     return Video(
         dataset=dataset, split="test", name=name, frame_names=frame_names, frame_paths=frame_paths, size=size,
         object_ids=(ACTOR,), expressions=(expression,),
         annotations=PuppetMasks(mat, {index_of[stem]: int(stem) for stem in sample_stems}, size,
                                 dataset=dataset, video=name),
     )
+
+
+def _check_mask_file(mat: Path, last_sample: int, size: tuple[int, int], *, dataset: str, video: str) -> None:
+    """Check ``puppet_mask.mat`` from its header (``scipy.io.whosmat`` reads no data) and, for a version-5 file, its
+    length."""
+    from scipy.io import whosmat
+
+    where = {"path": mat, "dataset": dataset, "video": video}
+    try:
+        shapes = {name: shape for name, shape, _ in whosmat(mat)}
+    except (OSError, ValueError, NotImplementedError) as error:
+        raise GroPromptError(f"mask file cannot be read ({error})", fix="re-extract puppet_mask", **where) from None
+    expect(_complete_mat(mat), "mask file is truncated (shorter than the data elements it declares)", **where)
+    _check_part_mask(shapes.get("part_mask"), sorted(shapes), last_sample, size, where)
+
+
+def _complete_mat(path: Path) -> bool:
+    """Whether a MATLAB version-5 file holds every top-level data element its tags declare (other versions: True)."""
+    length = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(128)
+        if not header.startswith(b"MATLAB 5.0") or len(header) < 128:
+            return True
+        order = "<" if header[126:128] == b"IM" else ">"
+        position = 128
+        while position < length:
+            handle.seek(position)
+            tag = handle.read(8)
+            if len(tag) < 8:
+                return False
+            position += 8 + struct.unpack(f"{order}II", tag)[1]
+    return position <= length
+
+
+def _check_part_mask(shape: Sequence[int] | None, keys: list[str], last_sample: int, size: tuple[int, int],
+                     where: dict) -> None:
+    """``part_mask`` must exist, be H x W x T with the frames' H x W, and have a mask for the last sample frame."""
+    expect(shape is not None, f'mask file lacks the key "part_mask" (has {keys})', **where)
+    expect(len(shape) == 3, f"part_mask has shape {tuple(shape)}; expected H x W x T", **where)
+    expect(last_sample <= shape[2], f"mask file has {shape[2]} frames; sample frame {last_sample} has no mask",
+           **where)
+    expect(tuple(shape[:2]) == size, f"masks are {shape[0]}x{shape[1]}, frames {size[0]}x{size[1]}", **where)
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,14 +213,9 @@ class PuppetMasks:
             raise GroPromptError("this frame is not a sample frame", dataset=self._dataset, video=self._video,
                                  frame=frame_index, fix="read only frames for which annotated() is true")
         where = {"path": self._mat, "dataset": self._dataset, "video": self._video}
-        content = _load_mat(self._mat)
+        content = _load_mat(self._mat)  # checked when loading; checked again in case the file changed since
+        part_mask = np.asarray(content["part_mask"]) if "part_mask" in content else None
         keys = sorted(key for key in content if not key.startswith("__"))
-        expect("part_mask" in content, f'mask file lacks the key "part_mask" (has {keys})', **where)
-        part_mask = np.asarray(content["part_mask"])
-        expect(part_mask.ndim == 3, f"part_mask has shape {part_mask.shape}; expected H x W x T", **where)
-        expect(number <= part_mask.shape[2], f"mask file has {part_mask.shape[2]} frames; sample frame {number} "
-               "has no mask", **where)
-        expect(part_mask.shape[:2] == self._size, f"masks are {part_mask.shape[0]}x{part_mask.shape[1]}, frames "
-               f"{self._size[0]}x{self._size[1]}", **where)
+        _check_part_mask(None if part_mask is None else part_mask.shape, keys, number, self._size, where)
         mask = part_mask[:, :, number - 1] > 0
         return FrameAnnotation(masks={ACTOR: mask} if mask.any() else {})

@@ -1,4 +1,5 @@
-"""Small checked readers shared by the dataset readers: JSON, CSV and text files, image headers, required paths.
+"""Small checked readers shared by the dataset readers: JSON, CSV and text files, required paths (image files are
+checked by :mod:`groprompt.data.validation`).
 
 Each turns a missing or malformed file into a :class:`GroPromptError` that names the file (and, for JSON, the
 position of the syntax error), so every reader validates its layout with the same wording.
@@ -10,8 +11,6 @@ import csv
 import json
 from pathlib import Path
 from typing import Any
-
-from PIL import Image
 
 from groprompt.errors import GroPromptError
 
@@ -65,16 +64,3 @@ def read_csv(path: Path, *, dataset: str) -> list[list[str]]:
     lines = read_lines(path, dataset=dataset)
     return [row for row in csv.reader(lines) if row and any(cell.strip() for cell in row)]
 
-
-def image_size(path: Path, *, dataset: str, video: str | None = None) -> tuple[int, int]:
-    """``(H, W)`` of an image file, from its header only (no pixel decoding)."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except FileNotFoundError:
-        raise GroPromptError("frame file is missing", dataset=dataset, video=video, path=path,
-                             fix="check the dataset folder is complete") from None
-    except OSError as error:
-        raise GroPromptError(f"frame file cannot be read ({error})", dataset=dataset, video=video, path=path,
-                             fix="re-extract or re-download this frame") from None
-    return height, width

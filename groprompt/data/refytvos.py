@@ -22,9 +22,11 @@ Decisions (the layout leaves them open):
   ``Expression.kind``. No other key is read, so the reader stays the real format's reader.
 * A video with no expressions is kept (its frames and masks are still data) and a warning names it; it adds
   nothing to ``Dataset.expressions()``.
-* Validation happens when loading and touches no pixel: JSON structure, every listed frame JPEG and every PNG
-  that ``meta.json`` promises. Label values outside the declared objects are an error raised when that frame is
-  read, naming the PNG.
+* Validation happens when loading (:mod:`groprompt.data.validation`), so before any model loads: JSON structure,
+  every expression's sentence (not empty or blank), the header and end of every listed frame JPEG (readable,
+  complete, every frame of a video the size of its first), every PNG that ``meta.json`` promises, and every
+  annotation PNG's header, size and label ids (0, 255 void, or an object ``meta.json`` declares for the video).
+  Reading the ids decodes the annotation PNGs once; a progress bar shows when loading takes more than two seconds.
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from groprompt.data.model import VOID_LABEL, Dataset, Expression, FrameAnnotation, Video
-from groprompt.data.reading import expect, image_size, read_json, require
+from groprompt.data.reading import expect, read_json, require
+from groprompt.data.validation import (
+    check_expression_text,
+    check_frames,
+    check_label_ids,
+    check_label_maps,
+    check_mask_size,
+)
 from groprompt.errors import GroPromptError
 from groprompt.masks import read_label_png
 
@@ -69,21 +79,11 @@ class LabelMapSource:
         if path is None:
             raise GroPromptError("this frame has no annotation PNG", dataset=self._dataset, video=self._video,
                                  frame=frame_index, fix="read only frames for which annotated() is true")
-        labels = read_label_png(path)
-        if labels.shape != self._size:
-            raise GroPromptError(
-                f"annotation is {labels.shape[0]}x{labels.shape[1]} but the video's frames are "
-                f"{self._size[0]}x{self._size[1]}", dataset=self._dataset, video=self._video, path=path,
-                fix="annotations must have the size of their frames",
-            )
+        labels = read_label_png(path)  # checked when loading; checked again in case the file changed since
+        where = {"dataset": self._dataset, "video": self._video, "path": path}
+        check_mask_size(labels.shape, self._size, **where)
         values = [int(value) for value in np.unique(labels) if value not in (0, VOID_LABEL)]
-        unknown = sorted(set(values) - self._object_ids)
-        if unknown:
-            raise GroPromptError(
-                f"label values {unknown} are not objects declared in meta.json "
-                f"(declared: {sorted(self._object_ids)})", dataset=self._dataset, video=self._video, path=path,
-                fix="declare these objects in <split>/meta.json, or fix the PNG",
-            )
+        check_label_ids(values, self._object_ids, **where)
         void = labels == VOID_LABEL
         return FrameAnnotation(masks={value: labels == value for value in values}, void=void if void.any() else None)
 
@@ -135,7 +135,8 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
         meta_file = root / split / "meta.json"
         truth = _GroundTruth(annotations_dir, meta_file, _read_objects(meta_file, dataset_name))
     layout = _Split(dataset_name, split, expressions_file, _frames_dir(root, split, dataset_name), truth)
-    videos = tuple(_load_video(layout, name, entries[name]) for name in sorted(entries))
+    progress = tqdm(sorted(entries), desc=f"checking {dataset_name} {split}", unit="video", leave=False, delay=2)
+    videos = tuple(_load_video(layout, name, entries[name]) for name in progress)
     return Dataset(name=dataset_name, split=split, root=root, videos=videos)
 
 
@@ -202,7 +203,7 @@ def _load_video(layout: _Split, name: str, entry: object) -> Video:
             raise GroPromptError("listed frame is missing", dataset=dataset, video=name, frame=frame,
                                  path=video_dir / f"{frame}.jpg", fix="re-extract the dataset's frames")
     frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
-    size = image_size(frame_paths[0], dataset=dataset, video=name)
+    size = check_frames(frame_paths, dataset=dataset, video=name)
 
     expressions = tuple(_expression(layout, name, str(exp_id), raw) for exp_id, raw in entry["expressions"].items())
     if layout.truth is None:
@@ -211,7 +212,7 @@ def _load_video(layout: _Split, name: str, entry: object) -> Video:
     else:
         objects = _declared_objects(layout.truth, layout, name, expressions)
         object_ids = tuple(sorted(objects))
-        annotations = _label_maps(layout.truth.annotations_dir / name, dataset, name, frame_names, objects, size)
+        annotations = _label_maps(layout.truth, dataset, name, frame_names, objects, size)
     if not expressions:
         warnings.warn(f"{dataset} {layout.name}: video {name} has no expressions in {source}; it is kept for its "
                       "frames and masks but has no expression to evaluate", stacklevel=3)
@@ -237,9 +238,11 @@ def _declared_objects(truth: _GroundTruth, layout: _Split, name: str,
     return objects
 
 
-def _label_maps(png_dir: Path, dataset: str, name: str, frame_names: tuple[str, ...],
+def _label_maps(truth: _GroundTruth, dataset: str, name: str, frame_names: tuple[str, ...],
                 objects: Mapping[int, tuple[str, ...]], size: tuple[int, int]) -> LabelMapSource:
-    """The annotated frames of a video; every frame that meta.json lists for an object must have its PNG."""
+    """The annotated frames of a video, each PNG checked; every frame that meta.json lists for an object must have
+    its PNG."""
+    png_dir = truth.annotations_dir / name
     require(png_dir, "annotation folder of this video", dataset=dataset, video=name)
     on_disk = set(os.listdir(png_dir))
     listed = set(frame_names)
@@ -250,6 +253,7 @@ def _label_maps(png_dir: Path, dataset: str, name: str, frame_names: tuple[str, 
                                      "is missing", dataset=dataset, video=name, frame=frame,
                                      path=png_dir / f"{frame}.png", fix="re-extract the dataset's annotations")
     pngs = {index: png_dir / f"{frame}.png" for index, frame in enumerate(frame_names) if f"{frame}.png" in on_disk}
+    check_label_maps(pngs.values(), size, objects, dataset=dataset, video=name, declared_in=truth.meta_file)
     return LabelMapSource(pngs, tuple(objects), size, dataset=dataset, video=name)
 
 
@@ -258,6 +262,7 @@ def _expression(layout: _Split, video: str, exp_id: str, raw: object) -> Express
     where = {"path": layout.expressions_file, "dataset": layout.dataset, "video": video, "expression": exp_id}
     expect(isinstance(raw, dict) and isinstance(raw.get("exp"), str), 'expected an object with an "exp" string',
            **where)
+    check_expression_text(raw["exp"], **where)
     obj_id = raw.get("obj_id")
     if obj_id is None:
         expect(layout.truth is None, 'expression has no "obj_id" on a split with ground truth', **where)
