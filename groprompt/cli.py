@@ -22,6 +22,10 @@ from groprompt import __version__, commands
 from groprompt.errors import GroPromptError
 
 
+INTERRUPTED = 130
+"""Exit status of a step stopped by Ctrl-C (128 + SIGINT, as a shell reports it)."""
+
+
 def _command_modules() -> list:
     names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
     return [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
@@ -46,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the step; a :class:`GroPromptError` is printed without a traceback (exit 2).
+    """Parse ``argv`` and run the step; a :class:`GroPromptError` is printed without a traceback (exit 2), and
+    Ctrl-C ends it with one line on stderr (exit 130).
 
     With ``--stats FILE`` the step's record is written to FILE however it ends (an unexpected exception is
     recorded with exit status 1, then propagates).
@@ -64,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GroPromptError as error:
         print(f"groprompt {args.command}: error: {error}", file=sys.stderr)
         code = 2
+    except KeyboardInterrupt:
+        print(f"groprompt {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        code = INTERRUPTED
     finally:
         if clock is not None:
             from groprompt.reporting.run_stats import write_step_record

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from groprompt.errors import GroPromptError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -63,3 +65,27 @@ def atomic_torch_save(obj: object, target: str | Path) -> None:
 
     with atomic_open(target, "wb") as handle:
         torch.save(obj, handle)
+
+
+def check_writable(folder: str | Path, what: str) -> None:
+    """Refuse, before any work, a folder the run could not write into: ``folder`` itself if it exists, else the
+    nearest existing folder above it (where it would be created). Creates nothing.
+
+    Args:
+        folder: the output, cache or score folder.
+        what: how the user names it, e.g. ``"output folder (--out)"``.
+
+    Raises:
+        GroPromptError: ``folder`` (or what is in its way) is a file, or the folder is not writable.
+    """
+    folder = Path(folder)
+    existing = folder.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise GroPromptError(f"the {what} cannot be created: {existing} is a file, not a folder", path=folder,
+                             fix="choose another path, or move the file away")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == folder.absolute() else f"{existing}, where it would be created,"
+        raise GroPromptError(f"the {what} is not writable: {where} is read-only for this user", path=folder,
+                             fix="choose a folder you can write to, or change its permissions")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from datasets_fixtures import ToyVideo, moving_squares, write_refytvos
 
 from groprompt.cli import main
@@ -26,7 +25,7 @@ from groprompt.errors import GroPromptError
 from groprompt.inference import read_boxes, read_masks, run_inference
 from groprompt.masks import read_label_png
 from groprompt.methods import FrameOutput, Method, VideoHeader
-from groprompt.segmentation import SAM_VARIANTS, Segmentor, build_sam, load_sam, save_sam
+from groprompt.segmentation import Segmentor, load_sam
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 NAN = [np.nan] * 4
@@ -48,14 +47,6 @@ def root(tmp_path_factory) -> Path:
     write_refytvos(root, "train", videos)
     write_refytvos(root, "valid", videos, with_annotations=False)
     return root
-
-
-@pytest.fixture(scope="module")
-def sam_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("sam") / "sam_tiny.pt"
-    save_sam(build_sam("tiny"), SAM_VARIANTS["tiny"], path)
-    return path
 
 
 @pytest.fixture
@@ -181,10 +172,12 @@ def test_killed_run_leaves_no_temp_files_and_no_marker_then_completes(root, segm
     files = _files(tmp_path)
     assert not [f for f in files if Path(f).name.startswith(".")]  # no temporary file survives
     assert "done/v1.json" in files and "done/v2.json" not in files
-    assert "Annotations/v2/0/00000.png" in files  # v2 was half done
+    assert "Annotations/v2/0/00000.png" not in files  # v2 was half done: only in its staging folder
+    assert ".partial/v2/Annotations/v2/0/00000.png" in files
     method.crash_at = None
     stats = run_inference(method, dataset, tmp_path, segmentor=segmentor, progress=False)
     assert (stats["videos_skipped"], stats["videos_run"]) == (1, 1)
+    assert not (tmp_path / ".partial" / "v2").exists()
     frames, boxes, scores = read_boxes(tmp_path / "boxes" / "v2.csv")["0"]
     np.testing.assert_array_equal(boxes, [[0, 0, 32, 24]] * 2)
     np.testing.assert_array_equal(scores, [0.5, 0.5])

@@ -82,14 +82,27 @@ def test_any_key_string_maps_to_a_file_inside_the_folder(tmp_path: Path) -> None
     assert cache.path(ENC, "a/b") != cache.path(ENC, "a_b")
 
 
-def test_unreadable_cache_file_is_a_named_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other key"])
+def test_corrupt_cache_file_is_a_warning_and_is_recomputed(tmp_path: Path, damage: str) -> None:
+    writer = EmbeddingCache(tmp_path)
+    writer.put(ENC, "k", _embedding(0), (2, 2))
+    path = writer.path(ENC, "k")
+    good = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"garbage")
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    else:  # a well-formed entry of another frame under this name
+        EmbeddingCache(tmp_path / "other").put(ENC, "another frame", _embedding(0), (2, 2))
+        path.write_bytes(EmbeddingCache(tmp_path / "other").path(ENC, "another frame").read_bytes())
     cache = EmbeddingCache(tmp_path)
-    path = cache.path(ENC, "k")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"garbage")
-    with pytest.raises(GroPromptError) as error:
-        cache.get(ENC, "k")
-    assert str(path) in str(error.value) and "delete" in str(error.value)
+    with pytest.warns(UserWarning, match="embedding cache entry .* is unreadable") as caught:
+        assert cache.get(ENC, "k") is None
+    assert str(path) in str(caught[0].message) and "recomputed" in str(caught[0].message)
+    assert not path.exists() and cache.stats.disk_hits == 0
+    cache.put(ENC, "k", _embedding(0), (2, 2))  # the caller encodes the frame again: the entry is rewritten
+    assert path.read_bytes() == good
+    assert torch.equal(EmbeddingCache(tmp_path).get(ENC, "k").embedding, _embedding(0).half())
 
 
 def test_fingerprint_follows_encoder_weights_and_precision_only() -> None:

@@ -72,9 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from groprompt.errors import GroPromptError
     from groprompt.evaluation import layouts, runner, summary
+    from groprompt.files import check_writable
 
     if args.workers < 1:
         raise GroPromptError(f"--workers must be at least 1, got {args.workers}", fix="pass --workers 1 or more")
+    check_writable(args.out, "score folder (--out)")
     if args.layout == "referring":
         return _run_referring(args)
     _refuse(args.layout, {"--data": args.data, "--dataset-kind": args.dataset_kind, "--split": args.split},

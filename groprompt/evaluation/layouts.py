@@ -153,6 +153,7 @@ def plan_evaluation(
     for role, folder in (("prediction", pred_dir), ("ground-truth", gt_dir)):
         if not folder.is_dir():
             raise GroPromptError(f"{role} folder does not exist", path=folder, fix=f"pass an existing {role} folder")
+    refuse_infer_output(pred_dir)
     if layout == "auto":
         layout = detect_layout(pred_dir)
     if layout not in LAYOUTS:
@@ -195,6 +196,17 @@ def plan_evaluation(
         warnings += [f"prediction video {root / video} has no ground truth in {gt_dir}; ignored"
                      for video in _subdirs(root) if video not in gt_videos]
     return EvaluationPlan(layout, tuple(set_roots), jobs, warnings)
+
+
+def refuse_infer_output(pred_dir: Path) -> None:
+    """Refuse the output folder of ``groprompt infer`` itself as ``--pred``: its videos are in its ``Annotations``
+    sub-folder, and read from the top every video would be missing (and ``--allow-missing`` would score them all as
+    empty masks)."""
+    if (pred_dir / "Annotations").is_dir() and any((pred_dir / name).is_dir() for name in ("done", "masks")):
+        raise GroPromptError(
+            "the prediction folder is the output folder of groprompt infer, not its mask folder", path=pred_dir,
+            fix=f"pass --pred {pred_dir / 'Annotations'}",
+        )
 
 
 def _refdavis_sets(pred_dir: Path, warnings: list[str]) -> dict[str, Path]:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, Video
 from groprompt.errors import GroPromptError
-from groprompt.evaluation.layouts import check_label_png
+from groprompt.evaluation.layouts import check_label_png, refuse_infer_output
 from groprompt.evaluation.runner import score_jobs
 from groprompt.masks import read_label_png
 from groprompt.metrics.referring import (
@@ -104,6 +104,7 @@ def plan_referring(dataset: Dataset, pred_dir: str | Path, allow_missing: bool =
     if not pred_dir.is_dir():
         raise GroPromptError("prediction folder does not exist", path=pred_dir,
                              fix="pass the Annotations folder that groprompt infer wrote")
+    refuse_infer_output(pred_dir)
     jobs = []
     for video in tqdm(dataset.videos, desc="plan", unit="video", disable=None):
         samples = _plan_video(video, pred_dir / video.name, allow_missing)

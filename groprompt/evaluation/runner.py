@@ -9,6 +9,7 @@ expressions file gives kinds) and its box IoU (where predicted boxes were given)
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -122,7 +123,8 @@ def score_jobs(score: Callable[[Any], list[dict]], jobs: Sequence[Any], workers:
                 results[index] = score(job)
                 progress.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            workers = min(workers, len(jobs))
+            with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
                 futures = {pool.submit(score, job): index for index, job in enumerate(jobs)}
                 try:
                     for future in as_completed(futures):
@@ -132,3 +134,9 @@ def score_jobs(score: Callable[[Any], list[dict]], jobs: Sequence[Any], workers:
                     pool.shutdown(cancel_futures=True)
                     raise
     return [row for rows in results for row in rows]
+
+
+def _ignore_interrupts() -> None:
+    """In a scoring worker: leave Ctrl-C to the main process, which stops the pool (one message, not one
+    traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

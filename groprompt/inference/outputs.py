@@ -7,23 +7,27 @@ Layout of the output folder (``--out``)::
     Annotations/<video>/<exp_id>/<frame>.png 0 / 255 masks: the per-expression layout of ``groprompt evaluate``
                                              and of the Ref-YouTube-VOS server
     done/<video>.json                        the completion marker, written last
+    .partial/<video>/                        the video being written (renamed into the above when finished)
     run_stats.json, submission.zip           per run (see :mod:`groprompt.inference.runner`)
 
-Every file goes through :mod:`groprompt.files` (temporary name, then rename). The marker of a video is written
-after its other files, so a run killed mid-video leaves no marker and the video is redone; a marker names the
-run's identity (method, options, dataset, split, segmentor), and a video counts as done only if its marker
-matches the current run and its files are all present.
+A video is written into a staging folder, ``.partial/<video>/``, laid out as the output folder itself, and its parts are renamed into place only once all its frames are written: boxes, masks, the PNG folder, then the
+marker (last). So an error, a kill or a full disk mid-video leaves no ``Annotations/<video>/`` with some frames
+missing (which ``groprompt evaluate --allow-missing`` would score as empty masks); what it leaves in ``.partial/``
+is deleted when the video is started again. A run killed mid-video leaves no marker and the video is redone; a
+marker names the run's identity (method, options, dataset, split, segmentor), and a video counts as done only if
+its marker matches the current run and its files are all present.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import shutil
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,8 @@ MARKER_FORMAT = "groprompt-done/1"
 BOX_COLUMNS = ("exp_id", "frame", "x0", "y0", "x1", "y1", "score")
 MASK_VALUE = 255
 """Pixel value of the object in the written PNGs (the Ref-YouTube-VOS submission convention)."""
+STAGING = ".partial"
+"""Folder of ``--out`` holding the videos being written (hidden: no reader takes it for a video)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class OutputLayout:
 
     def marker(self, video: str) -> Path:
         return self.root / "done" / f"{video}.json"
+
+    def staging(self, video: str) -> "OutputLayout":
+        """The layout of the staging folder a video is written into before it is renamed into place."""
+        return OutputLayout(self.root / STAGING / video)
 
     @property
     def run_stats(self) -> Path:
@@ -112,39 +122,55 @@ def is_done(layout: OutputLayout, video: Video, identity: Mapping[str, Any]) -> 
 class VideoWriter:
     """Collects one video's boxes and masks frame by frame and writes its files; :meth:`finish` marks it done.
 
-    Creating a writer deletes what an earlier, unfinished attempt left of the video (its marker and PNGs).
+    Everything is written into the video's staging folder (:meth:`OutputLayout.staging`) and renamed into place by
+    :meth:`finish`. Creating a writer deletes what an earlier, unfinished attempt left of the video (its marker,
+    files and staging folder). A failed write (full disk, lost permission) is a :class:`GroPromptError` naming the
+    file.
     """
 
     def __init__(self, layout: OutputLayout, video: Video) -> None:
         self.layout = layout
+        self.staging = layout.staging(video.name)
         self.video = video
         count, frames = len(video.expressions), video.num_frames
         self.boxes = np.full((count, frames, 4), np.nan)
         self.scores = np.full((count, frames), np.nan)
         self.rles: list[list[dict | None]] = [[None] * frames for _ in range(count)]
-        layout.marker(video.name).unlink(missing_ok=True)
-        shutil.rmtree(layout.annotations / video.name, ignore_errors=True)
+        with self._writing():
+            layout.marker(video.name).unlink(missing_ok=True)
+            for path in (self.staging.root, layout.annotations / video.name):
+                shutil.rmtree(path, ignore_errors=True)
 
     def add_frame(self, index: int, boxes: np.ndarray, scores: np.ndarray, masks: np.ndarray) -> None:
         """Store frame ``index``: ``(K, 4)`` xyxy pixel boxes (nan rows: no box), ``(K,)`` scores, ``(K, H, W)``
-        bool masks, one per expression in the video's order; the PNGs are written now."""
+        bool masks, one per expression in the video's order; the PNGs are written now (into the staging folder)."""
         frame = self.video.frame_names[index]
-        for k, expression in enumerate(self.video.expressions):
-            self.boxes[k, index] = boxes[k]
-            self.scores[k, index] = scores[k]
-            self.rles[k][index] = encode_rle(masks[k])
-            write_label_png(self.layout.png(self.video.name, expression.exp_id, frame),
-                            masks[k].astype(np.uint8) * MASK_VALUE)
+        with self._writing():
+            for k, expression in enumerate(self.video.expressions):
+                self.boxes[k, index] = boxes[k]
+                self.scores[k, index] = scores[k]
+                self.rles[k][index] = encode_rle(masks[k])
+                write_label_png(self.staging.png(self.video.name, expression.exp_id, frame),
+                                masks[k].astype(np.uint8) * MASK_VALUE)
 
     def finish(self, identity: Mapping[str, Any]) -> None:
-        """Write the boxes CSV and the masks JSON, then the marker (last)."""
+        """Write the boxes CSV and the masks JSON, rename the video's files into place, then write the marker."""
         video = self.video
         missing = [video.frame_names[t] for t in range(video.num_frames)
                    if any(self.rles[k][t] is None for k in range(len(video.expressions)))]
         if missing:
             raise GroPromptError(f"{len(missing)} frames have no result (first {missing[0]})", video=video.name,
                                  fix="this is a bug in the inference loop; please report it")
-        with atomic_open(self.layout.boxes(video.name), "w", newline="", encoding="utf-8") as handle:
+        with self._writing():
+            self._write_files()
+            self._move_into_place()
+            marker = {"format": MARKER_FORMAT, "identity": dict(identity), "frames": list(video.frame_names),
+                      "expressions": [e.exp_id for e in video.expressions]}
+            atomic_write_text(self.layout.marker(video.name), json.dumps(marker, indent=1))
+
+    def _write_files(self) -> None:
+        video = self.video
+        with atomic_open(self.staging.boxes(video.name), "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(BOX_COLUMNS)
             for k, expression in enumerate(video.expressions):
@@ -160,10 +186,33 @@ class VideoWriter:
             "frames": list(video.frame_names),
             "expressions": {e.exp_id: self.rles[k] for k, e in enumerate(video.expressions)},
         }
-        atomic_write_text(self.layout.masks(video.name), json.dumps(masks))
-        marker = {"format": MARKER_FORMAT, "identity": dict(identity), "frames": list(video.frame_names),
-                  "expressions": [e.exp_id for e in video.expressions]}
-        atomic_write_text(self.layout.marker(video.name), json.dumps(marker, indent=1))
+        atomic_write_text(self.staging.masks(video.name), json.dumps(masks))
+
+    def _move_into_place(self) -> None:
+        """Rename the staged boxes, masks and PNG folder into the output folder (each rename is atomic)."""
+        name = self.video.name
+        for source, target in ((self.staging.boxes(name), self.layout.boxes(name)),
+                               (self.staging.masks(name), self.layout.masks(name)),
+                               (self.staging.annotations / name, self.layout.annotations / name)):
+            if not source.exists():  # a video without expressions has no PNG folder
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(source, target)
+        shutil.rmtree(self.staging.root, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed file operation into an error naming the video, the file and the fix."""
+        try:
+            yield
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise GroPromptError(f"cannot write the inference output ({reason})", video=self.video.name,
+                                 path=error.filename or self.layout.root,
+                                 fix="free disk space or make --out writable, then rerun the same command: "
+                                     "finished videos are kept") from error
 
 
 def read_boxes(path: str | Path) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:

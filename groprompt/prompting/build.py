@@ -58,7 +58,7 @@ def load_text_backbone(detector: GroundingDinoForObjectDetection, directory: str
     if not path.is_file():
         raise GroPromptError("text backbone weights not found", path=path,
                              fix="give a folder holding config.json, model.safetensors and the tokenizer files")
-    state = safetensors.torch.load_file(str(path))
+    state = _read_safetensors(path)
     try:
         result = detector.model.text_backbone.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatches
@@ -84,11 +84,31 @@ def _check_folder(directory: Path, needed: tuple[str, ...], what: str) -> None:
                              fix="give a local folder written by save_pretrained (no hub ids: nothing downloads)")
 
 
+def _read_safetensors(path: Path, tensors: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (with ``tensors`` False: only its header is read and checked,
+    which also finds a truncated file); a truncated or corrupt file is a :class:`GroPromptError` naming it."""
+    try:
+        if tensors:
+            return safetensors.torch.load_file(str(path))
+        with safetensors.safe_open(str(path), framework="pt"):
+            return {}
+    except (safetensors.SafetensorError, OSError) as error:
+        raise GroPromptError(f"cannot read the weights file ({error})", path=path,
+                             fix="the file is truncated or corrupt: copy or train it again") from None
+
+
 def load_hf_detector(directory: str | Path) -> GroundingDinoForObjectDetection:
     """Load a Hugging Face Grounding DINO folder (``config.json`` + ``model.safetensors``) from local disk."""
     directory = Path(directory)
     _check_folder(directory, ("config.json", "model.safetensors"), "Grounding DINO checkpoint")
-    detector = GroundingDinoForObjectDetection.from_pretrained(str(directory), local_files_only=True)
+    _read_safetensors(directory / "model.safetensors", tensors=False)
+    try:
+        detector = GroundingDinoForObjectDetection.from_pretrained(str(directory), local_files_only=True)
+    except (OSError, ValueError) as error:  # a malformed config.json, weights of another architecture
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise GroPromptError(f"cannot load the Grounding DINO checkpoint ({type(error).__name__}: {first})",
+                             path=directory,
+                             fix="give a folder written by save_pretrained of a Grounding DINO model") from None
     return detector.requires_grad_(True)
 
 

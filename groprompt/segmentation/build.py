@@ -159,6 +159,15 @@ def detect_official_variant(state_dict: Mapping[str, torch.Tensor], path: Path |
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], SamConfig | None]:
     """The state dict of a checkpoint file and, for groprompt files, its stored config."""
+    if path.is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".pth", ".pt") and p.is_file())
+        inside = f"; it holds {', '.join(found[:3])}" if found else ", and holds no .pth or .pt file"
+        raise GroPromptError(
+            f"the SAM checkpoint is a folder, not a file{inside}",
+            path=path,
+            fix="point to the checkpoint file itself: an official sam_vit_{b,l,h}_*.pth or a .pt written by "
+                "save_sam (e.g. FOLDER/sam_vit_b_01ec64.pth)",
+        )
     if not path.is_file():
         raise GroPromptError(
             "SAM checkpoint not found",

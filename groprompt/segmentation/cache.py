@@ -18,12 +18,16 @@ and are of order 1). Pass ``storage_dtype=torch.float32`` to keep encoder output
 On disk, ``<directory>/<fingerprint>/<blake2b(key)>.pt`` holds ``{"key", "original_size", "embedding"}``. Files are
 written under a temporary name and renamed (:mod:`groprompt.files`), so processes sharing the folder never read a
 partial file; two processes encoding the same frame at once both write the same content and the last rename wins.
+A file that cannot be read as its frame's entry anyway (a disk error, a foreign file) is reported as a warning
+naming it, deleted, and the frame encoded again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +112,9 @@ class EmbeddingCache:
         path = self.path(encoder, key)
         if path is None or not path.is_file():
             return None
-        found = self._read(path)
+        found = self._read(path, key)
+        if found is None:
+            return None
         self.stats.disk_hits += 1
         self._remember(entry, found)
         return found
@@ -146,17 +152,23 @@ class EmbeddingCache:
         while len(self._memory) > self.memory_frames:
             self._memory.popitem(last=False)
 
-    def _read(self, path: Path) -> FrameEmbedding:
+    def _read(self, path: Path, key: str) -> FrameEmbedding | None:
+        """The entry stored in ``path``; None, with a warning, for a file that is unreadable or not an entry of
+        ``key`` (a truncated write of an old version, a disk error, a foreign file): it is deleted, so the frame
+        is encoded again and the entry rewritten."""
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             height, width = payload["original_size"]
             embedding = payload["embedding"]
+            if payload["key"] != key or not isinstance(embedding, torch.Tensor) or embedding.ndim != 3:
+                raise ValueError(f"not the entry of frame {key!r}")
         except Exception as error:  # any unreadable or foreign file is the same problem for the user
-            raise GroPromptError(
-                f"unreadable embedding cache file ({type(error).__name__}: {error})",
-                path=path,
-                fix="delete this file (or the whole embedding cache folder); it is recomputed on the next run",
-            ) from error
+            reason = str(error).splitlines()[0] if str(error) else ""
+            warnings.warn(f"embedding cache entry {path} (frame {key}) is unreadable ({type(error).__name__}: "
+                          f"{reason}); it is deleted and recomputed", stacklevel=3)
+            with contextlib.suppress(OSError):  # a read-only shared cache: recomputed, not rewritten
+                path.unlink(missing_ok=True)
+            return None
         return FrameEmbedding(embedding.to(self.storage_dtype), (int(height), int(width)))
 
 
