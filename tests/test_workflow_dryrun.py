@@ -4,14 +4,14 @@ module dropped into baselines/ becomes inference jobs with no workflow edit."""
 from __future__ import annotations
 
 import os
-import re
+import shlex
 import shutil
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 from workflow_fixtures import (
     CONFIGS,
     REPO,
@@ -36,10 +36,11 @@ def default_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpro
 
 def test_the_default_study_plans_every_stage(default_plan) -> None:
     _, result = default_plan
-    runs = len(BASELINES) + 2  # two GroPrompt variants, one seed
+    groprompt_runs = 2 * 3  # two GroPrompt variants, seeds 0, 1, 2
+    runs = len(BASELINES) + groprompt_runs
     assert job_counts(result) == {
-        "synrvos": 1, "pretrain": 2, "params_config": 1, "params": 1,
-        "training_config": 2, "train": 2, "infer_method": len(BASELINES), "infer_groprompt": 2, "evaluate": runs,
+        "synrvos": 1, "pretrain": 2, "params_config": 1, "params": 1, "training_config": 2,
+        "train": groprompt_runs, "infer_method": len(BASELINES), "infer_groprompt": groprompt_runs, "evaluate": runs,
         "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
     }
     out = result.stdout
@@ -48,11 +49,11 @@ def test_the_default_study_plans_every_stage(default_plan) -> None:
     assert "groprompt synrvos --out work/default/data/synrvos --preset default --seed 0" in out
     # CPU: no GPU resources, no GPU slot wrapper, no torchrun; one SAM embedding cache for the whole study.
     assert "gpu_slots.py" not in out and "torchrun" not in out and "gpu=1" not in out
-    assert out.count("--cache work/default/cache/sam") == len(BASELINES) + 2
+    assert out.count("--cache work/default/cache/sam") == len(BASELINES) + groprompt_runs
     assert "--embedding-cache work/default/cache/sam" in out
     # L_box only needs no SAM; the contrastive variant gets it.
     train_lines = [line for line in out.splitlines() if " train --dataset-kind" in line]
-    assert sum("--segmentor" in line for line in train_lines) == 1
+    assert sum("--segmentor" in line for line in train_lines) == 3
     assert all("--resume" in line for line in train_lines)
 
 
@@ -60,42 +61,34 @@ def test_a_fresh_clone_with_the_committed_results_runs_the_whole_study(tmp_path:
     """results/default/ is committed; its files existing must not make the main job "nothing to be done"."""
     shutil.copytree(REPO / "results" / "default", tmp_path / "results" / "default")
     counts = job_counts(dry_run(tmp_path))
-    assert counts["synrvos"] == 1 and counts["pretrain"] == 2 and counts["train"] == 2
+    assert counts["synrvos"] == 1 and counts["pretrain"] == 2 and counts["train"] == 2 * 3  # 2 variants, 3 seeds
     assert counts["tables"] == 1 and counts["figure"] == 1 and counts["run_stats"] == 1
 
 
-def test_a_resumed_job_continues_only_from_the_same_inputs(default_plan) -> None:
-    """The guard before `groprompt train --resume` keeps an interrupted run's folder, but empties it when an input
-    was redone after the run started, the job's settings changed, or the folder has no stamp."""
-    workdir, result = default_plan
-    [command] = [line.removeprefix("Shell command: ") for line in result.stdout.splitlines()
-                 if " train --dataset-kind" in line and "/lbox/" in line]
-    guard = command[:command.index(" train --dataset-kind")].rsplit("&&", 1)[0] + "&& true"
-    run = workdir / "work/default/train/lbox/seed0"
-    inputs = re.search(r"find (.*?) -newer", guard).group(1).split()
-    assert "work/default/configs/train_lbox.yaml" in inputs and "work/default/models/grounder.metrics.json" in inputs
-    for path in inputs:
-        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / path).touch()
-
-    def start(script: str = guard) -> bool:
-        """Run the guard as the job would; True if the checkpoint of the earlier attempt survived."""
-        subprocess.run(["bash", "-c", script], cwd=workdir, check=True)
-        survived = (run / "checkpoints" / "epoch_001.pt").exists()
-        (run / "checkpoints").mkdir(exist_ok=True)
-        (run / "checkpoints" / "epoch_001.pt").touch()  # what the interrupted attempt leaves behind
-        return survived
-
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "epoch_001.pt").touch()  # a folder this workflow did not start: no stamp
-    assert not start()  # first attempt
-    assert start()  # interrupted, restarted with the same inputs: resumes
-    time.sleep(0.05)
-    os.utime(workdir / "work/default/configs/train_lbox.yaml")  # the config section changed: rewritten
-    assert not start()
-    assert start()
-    stamp = re.search(r"!= (\w+) \]", guard).group(1)
-    assert not start(guard.replace(stamp, "0" * len(stamp)))  # other settings (e.g. a new user checkpoint)
+def test_resumable_steps_decide_for_themselves_with_every_path_quoted(tmp_path: Path) -> None:
+    """No shell guard empties an output folder before a step: train and infer are called with --resume and
+    --restart-if-changed (they compare their recorded inputs' digests), and a dataset root with a space, a quote
+    and a non-ASCII letter reaches every command as one shell word."""
+    config = yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
+    root = tmp_path / "my data é's"
+    root.mkdir()
+    config["datasets"]["synrvos"] = {"kind": "synrvos", "root": str(root)}
+    configfile = tmp_path / "quoted.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = dry_run(tmp_path, configfile)
+    commands = [line.removeprefix("Shell command: ").strip() for line in result.stdout.splitlines()
+                if line.startswith("Shell command:")]
+    assert result.returncode == 0 and commands, result.stdout + result.stderr
+    assert not any("rm -rf" in command or "find " in command for command in commands)
+    steps = {word: [c for c in commands if f" {word} --" in c] for word in ("train", "infer", "figure")}
+    assert len(steps["train"]) == 2 and len(steps["infer"]) == len(BASELINES) + 2 and steps["figure"]
+    assert all("--resume --restart-if-changed" in command for command in steps["train"])
+    assert all("--restart-if-changed" in command for command in steps["infer"])
+    reading = [c for c in commands if "my data" in c]
+    assert len(reading) >= len(steps["train"]) + len(steps["infer"]) + 1  # and evaluate, figure
+    for command in reading:
+        assert any(word == str(root) or word.startswith(str(root) + os.sep) for word in shlex.split(command)), \
+            command
 
 
 def test_the_smoke_study_has_the_same_jobs(tmp_path: Path) -> None:
@@ -189,6 +182,6 @@ def test_a_module_dropped_into_baselines_becomes_jobs(workflow_copy: Path) -> No
     # ... unless excluded; the new method is then planned like the shipped baselines, with no workflow edit.
     result = dry_run(workflow_copy, None, workflow_copy / "Snakefile", "--config", "exclude_methods=[broken]")
     counts = job_counts(result)
-    assert counts["infer_method"] == len(BASELINES) + 1 and counts["evaluate"] == len(BASELINES) + 3
+    assert counts["infer_method"] == len(BASELINES) + 1 and counts["evaluate"] == len(BASELINES) + 1 + 2 * 3
     assert "groprompt infer --method centre-box" in result.stdout
     assert "work/default/eval/synrvos/valid/centre-box/summary.csv" in result.stdout

@@ -13,7 +13,11 @@ Outputs under --out: boxes/<video>.csv (exp_id, frame, x0, y0, x1, y1, score; pi
 masks/<video>.json (RLE per expression per frame), Annotations/<video>/<exp_id>/<frame>.png (0/255; pass
 Annotations as `groprompt evaluate --pred`), done/<video>.json (written last; finished videos are skipped on a
 rerun), run_stats.json, and with --submission submission.zip (the Ref-YouTube-VOS server's archive).
-A folder holding results of another method, options, split or segmentor is refused."""
+A rerun into the same folder continues it: videos finished by a run of the same identity are kept. The identity
+is the method, its options, the split, and content digests of the dataset's metadata, the --segmentor file and
+every option that is a path (a prompter checkpoint); sizes and times play no part. A folder holding results of
+another identity is refused, naming what differs; --restart-if-changed deletes them and starts over instead
+(the workflow's mode)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of SAM image embeddings shared by methods and jobs (default: memory only)")
     parser.add_argument("--submission", action="store_true",
                         help="also write OUT/submission.zip (Annotations/<video>/<exp_id>/<frame>.png)")
+    parser.add_argument("--restart-if-changed", action="store_true",
+                        help="when --out holds results of another run (other method, options, data or checkpoint "
+                             "contents), delete them and start over instead of refusing (default: refuse)")
     parser.add_argument("--baselines-dir", default="baselines",
                         help="folder of baseline modules to discover (default: ./baselines)")
     parser.add_argument("--device", default="cpu",
@@ -64,14 +71,16 @@ def run(args: argparse.Namespace) -> int:
     check_options(cls, options)
     dataset = open_dataset(args.dataset_kind, args.data, args.split)
     check_method_fits(cls, dataset, has_segmentor=args.segmentor is not None or cls.outputs_masks)
+    _check_writable_folders(args)
     segmentor = None if cls.outputs_masks else _segmentor(args)
     created = dict(options)
     if accepts_option(cls, "device") and "device" not in created:
         created["device"] = args.device
     method = registry.create(args.method, created)
 
+    read = {"segmentor": None if segmentor is None else args.segmentor}
     stats = run_inference(method, dataset, args.out, segmentor=segmentor, options=options,
-                          submission=args.submission)
+                          submission=args.submission, files=read, restart_if_changed=args.restart_if_changed)
     cache = stats["segmentor_cache"]
     print(f"{args.method} on {dataset.name} {dataset.split}: {stats['videos_run']} videos run, "
           f"{stats['videos_skipped']} already done; {stats['frames']} frames, {stats['expression_frames']} "
@@ -94,3 +103,12 @@ def _segmentor(args: argparse.Namespace):
     else:
         sam = build_sam(args.segmentor_variant, args.segmentor)
     return Segmentor(sam, device=device, dtype=args.segmentor_dtype, cache=EmbeddingCache(args.cache))
+
+
+def _check_writable_folders(args: argparse.Namespace) -> None:
+    """--out and --cache can be written (before any model loads)."""
+    from groprompt.files import check_writable
+
+    check_writable(args.out, "output folder (--out)")
+    if args.cache is not None:
+        check_writable(args.cache, "embedding cache folder (--cache)")

@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one config key (YAML value), e.g. --set lambda_f=0 --set lr_drop_epochs=[8]")
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, log, final prompter)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the last complete epoch checkpoint in --out (none: start fresh)")
+                        help="continue from the last complete epoch checkpoint in --out (none: start fresh); its "
+                             "config and inputs (paths and content digests of --data's metadata and of every "
+                             "checkpoint) must be this run's, otherwise it is refused, naming what differs")
+    parser.add_argument("--restart-if-changed", action="store_true",
+                        help="with --resume: when the checkpoint's config or inputs differ, delete the run's files "
+                             "in --out and start over instead of refusing (the workflow's mode)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available); torchrun ranks "
                                          "take cuda:LOCAL_RANK")
     parser.add_argument("--embedding-cache", type=Path,
@@ -45,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_inputs(args: argparse.Namespace, contrastive: bool) -> None:
-    """Every input path exists (before anything is loaded)."""
+    """Every input path exists and every output folder is writable (before anything is loaded)."""
     from groprompt.errors import GroPromptError
+    from groprompt.files import check_writable
 
     needed = [(args.data, "dataset root (--data)", True), (args.prompter, "prompter checkpoint (--prompter)", None)]
     if args.tokenizer is not None:
@@ -61,15 +67,23 @@ def _check_inputs(args: argparse.Namespace, contrastive: bool) -> None:
             raise GroPromptError(f"{what} not found", path=path, fix="check the path")
     if args.out.exists() and not args.out.is_dir():
         raise GroPromptError("--out exists and is not a folder", path=args.out, fix="choose a folder for the run")
+    check_writable(args.out, "run folder (--out)")
+    if args.embedding_cache is not None:
+        check_writable(args.embedding_cache, "embedding cache folder (--embedding-cache)")
 
 
 def run(args: argparse.Namespace) -> int:
     from groprompt.data.registry import open_dataset
+    from groprompt.fingerprints import dataset_digest, path_digest
     from groprompt.training import box_only_videos, load_training_config, setup_distributed, teardown_distributed
     from groprompt.training import train as train_prompter
 
     config = load_training_config(args.config, args.overrides)
     _check_inputs(args, config.contrastive)
+    if args.restart_if_changed and not args.resume:
+        from groprompt.errors import GroPromptError
+
+        raise GroPromptError("--restart-if-changed applies to a resumed run only", fix="add --resume")
     if args.segmentor is not None and not config.contrastive:
         print("groprompt train: note: --segmentor is not used (lambda_f = lambda_v = 0: L_box only)", file=sys.stderr)
     context = setup_distributed(args.device)
@@ -87,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
             cache = EmbeddingCache(args.embedding_cache)
             return prompter, Segmentor.from_checkpoint(args.segmentor, device=context.device, cache=cache)
 
-        run_inputs = {
-            "dataset_kind": args.dataset_kind, "data": str(args.data.resolve()), "split": args.split,
-            "prompter": str(args.prompter.resolve()),
-            "tokenizer": None if args.tokenizer is None else str(args.tokenizer.resolve()),
-            "segmentor": str(args.segmentor.resolve()) if config.contrastive else None,
-        }
+        read = {"prompter": args.prompter, "tokenizer": args.tokenizer,
+                "segmentor": args.segmentor if config.contrastive else None}
+        run_inputs = {"dataset_kind": args.dataset_kind, "data": str(args.data.resolve()), "split": args.split,
+                      "data_digest": dataset_digest(dataset)}
+        for key, path in read.items():
+            run_inputs[key] = None if path is None else str(path.resolve())
+            run_inputs[f"{key}_digest"] = None if path is None else path_digest(path)
         summary = train_prompter(config, videos, models, args.out, resume=args.resume, run=run_inputs,
-                                 context=context)
+                                 restart_if_changed=args.restart_if_changed, context=context)
     finally:
         teardown_distributed(context)
     if context.is_main:

@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,7 +32,15 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, FrameAnnotation, Video
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
-from groprompt.inference.outputs import OutputLayout, VideoWriter, check_identity, is_done, write_submission
+from groprompt.fingerprints import dataset_digest, path_digest
+from groprompt.inference.outputs import (
+    STAGING,
+    OutputLayout,
+    VideoWriter,
+    check_identity,
+    is_done,
+    write_submission,
+)
 from groprompt.methods import FrameOutput, Method, VideoHeader
 
 if TYPE_CHECKING:
@@ -62,24 +72,38 @@ def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segme
 
 
 def run_identity(method_name: str, options: Mapping[str, Any], dataset: Dataset,
-                 segmentor: Segmentor | None) -> dict[str, Any]:
-    """What must match for a finished video of an earlier run to be reused (stored in its done marker)."""
+                 segmentor: Segmentor | None, files: Mapping[str, Path | None] | None = None) -> dict[str, Any]:
+    """What must match for a finished video of an earlier run to be reused (stored in its done marker).
+
+    Besides the names (method, options, dataset, split) it holds digests of what the run reads
+    (:mod:`groprompt.fingerprints`): the dataset's metadata and reader view, the segmentor's encoder weights
+    (``segmentor.fingerprint``), every option that is a path (e.g. GroPrompt's ``checkpoint``, a retrained
+    prompter) and each of ``files`` (e.g. ``{"segmentor": the SAM checkpoint}``: its mask decoder too).
+    """
+    read = {**{f"option {key}": value for key, value in options.items() if isinstance(value, Path)},
+            **{key: value for key, value in (files or {}).items() if value is not None}}
     return {
         "method": method_name,
         "options": {key: _json_value(value) for key, value in sorted(options.items())},
         "dataset": dataset.name,
         "split": dataset.split,
         "segmentor": segmentor.fingerprint if segmentor is not None else None,
+        "data_digest": dataset_digest(dataset),
+        "file_digests": {key: path_digest(path) for key, path in sorted(read.items())},
     }
 
 
 def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmentor: Segmentor | None,
-                  options: Mapping[str, Any] | None = None, submission: bool = False,
-                  progress: bool = True) -> dict[str, Any]:
+                  options: Mapping[str, Any] | None = None, submission: bool = False, progress: bool = True,
+                  files: Mapping[str, Path | None] | None = None, restart_if_changed: bool = False
+                  ) -> dict[str, Any]:
     """Run ``method`` over every video of ``dataset`` and write the files of :mod:`groprompt.inference.outputs`.
 
-    Videos already finished by a run of the same identity are skipped. Returns the statistics also written to
-    ``run_stats.json``: the run's identity (method, options, dataset, split, segmentor fingerprint), videos (all,
+    Videos already finished by a run of the same identity (:func:`run_identity`: the same method, options,
+    split, and digests of the data and checkpoints) are skipped. A folder holding videos of another identity is
+    refused, naming the keys that differ, or, with ``restart_if_changed``, emptied first (a note on stderr says
+    so). Returns the statistics also written to ``run_stats.json``: the run's identity (method, options, dataset,
+    split, segmentor fingerprint, digests), videos (all,
     run, skipped), frames, expressions and expression-frames processed, seconds (total, in the method, in the
     segmentor) and this run's embedding-cache counters (encoder passes, memory and disk hits, distinct frames).
 
@@ -91,11 +115,13 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
         options: the options the method was created with (recorded, and part of the run's identity).
         submission: also write ``submission.zip`` (Ref-YouTube-VOS server format).
         progress: show a progress bar over videos.
+        files: other files the run reads, by name, whose digests join its identity (None entries are left out).
+        restart_if_changed: start over instead of refusing a folder of another identity (the workflow's mode).
     """
     check_method_fits(method, dataset, segmentor is not None)
     layout = OutputLayout(Path(out))
-    identity = run_identity(method.name, options or {}, dataset, segmentor)
-    check_identity(layout, identity)
+    identity = run_identity(method.name, options or {}, dataset, segmentor, files)
+    _check_same_run(layout, identity, restart_if_changed)
     counts = {"videos": len(dataset), "videos_run": 0, "videos_skipped": 0, "frames": 0, "expressions": 0,
               "expression_frames": 0}
     clock = {"method_seconds": 0.0, "segmentor_seconds": 0.0}
@@ -120,6 +146,54 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
     if submission:
         write_submission(layout, dataset.videos)
     return stats
+
+
+_RUN_ENTRIES = ("done", "boxes", "masks", "Annotations", STAGING, "run_stats.json", "submission.zip")
+"""What :func:`run_inference` writes under ``--out`` (the markers first, so an interrupted clearing is never
+mistaken for finished videos)."""
+
+
+def _check_same_run(layout: OutputLayout, identity: Mapping[str, Any], restart: bool) -> None:
+    """Refuse ``layout.root`` if it holds finished videos of another identity, naming the identity keys that
+    differ; with ``restart``, delete those outputs (nothing else in the folder) and say so on stderr."""
+    try:
+        check_identity(layout, identity)
+        return
+    except GroPromptError as error:
+        differing = _differing_keys(layout, identity)
+        if not differing:  # not a question of identity (e.g. an unreadable marker): as check_identity says
+            raise
+        problem = f"{error.problem}; they differ in {', '.join(differing)}"
+    if not restart:
+        raise GroPromptError(problem, path=layout.root,
+                             fix="pass --restart-if-changed to delete its results and start over, write to another "
+                                 "--out folder, or restore the inputs the folder was made from")
+    print(f"groprompt infer: note: {problem}; deleting its results and starting over (--restart-if-changed)",
+          file=sys.stderr)
+    for name in _RUN_ENTRIES:
+        path = layout.root / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _differing_keys(layout: OutputLayout, identity: Mapping[str, Any]) -> list[str]:
+    """The identity keys (``file_digests.<name>`` for a file) in which the first marker of another run differs."""
+    for marker in sorted((layout.root / "done").glob("*.json")):
+        try:
+            found = json.loads(marker.read_text(encoding="utf-8")).get("identity")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(found, dict) and found != dict(identity):
+            keys = [key for key in sorted(set(found) | set(identity)) if found.get(key) != identity.get(key)]
+            if "file_digests" in keys and isinstance(found.get("file_digests"), dict):
+                files, now = found["file_digests"], identity["file_digests"]
+                keys.remove("file_digests")
+                keys += [f"file_digests.{name}" for name in sorted(set(files) | set(now))
+                         if files.get(name) != now.get(name)]
+            return keys
+    return []
 
 
 def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer: VideoWriter,

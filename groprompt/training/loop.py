@@ -22,6 +22,8 @@ epoch checkpoint gives the same weights as a run that was never interrupted (the
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,6 +86,7 @@ def train(
     out: str | Path,
     *,
     resume: bool = False,
+    restart_if_changed: bool = False,
     run: Mapping[str, Any] | None = None,
     context: DistributedContext | None = None,
     progress: bool = True,
@@ -100,8 +103,10 @@ def train(
         out: the run folder (see the module docstring).
         resume: continue from the newest epoch checkpoint in ``out`` (none: start fresh). The config and ``run``
             must equal the checkpoint's; otherwise a :class:`GroPromptError` names the differing keys.
-        run: the run's inputs (dataset, split, checkpoint paths...), recorded and compared on resume; the world
-            size is added here.
+        restart_if_changed: when resuming and they differ, delete the run's files in ``out`` (the checkpoints,
+            log, config, prompter and summary) and start fresh instead (a note on stderr says so).
+        run: the run's inputs (dataset, split, checkpoint paths and content digests...), recorded and compared on
+            resume; the world size is added here.
         context: the process group (single process by default).
         progress: show a tqdm bar (rank 0).
     """
@@ -109,7 +114,7 @@ def train(
     out = Path(out)
     run = {**(run or {}), "world_size": context.world_size}
     sampler = ClipSampler(videos, config.clip_length, config.seed)
-    state = _resume_state(out, config, run, resume)
+    state = _resume_state(out, config, run, resume, restart_if_changed, context)
     prompter, segmentor = models()
     trainer = Trainer.build(config, prompter, segmentor, context)
     first_epoch, step = 0, 0
@@ -184,8 +189,15 @@ def _restore(trainer: Trainer, state: TrainingState, path: Path) -> None:
     restore_rng(state.rng[trainer.context.rank])
 
 
-def _resume_state(out: Path, config: TrainingConfig, run: Mapping[str, Any], resume: bool) -> TrainingState | None:
-    """The newest epoch checkpoint's state when resuming (checked against ``config`` and ``run``), else None."""
+_RUN_ENTRIES = ("checkpoints", "train_log.csv", "config.yaml", "prompter", "train_summary.json")
+"""What :func:`train` writes in its output folder (the checkpoints first: a clearing cut short leaves no epoch)."""
+
+
+def _resume_state(out: Path, config: TrainingConfig, run: Mapping[str, Any], resume: bool, restart: bool,
+                  context: DistributedContext) -> TrainingState | None:
+    """The newest epoch checkpoint's state when resuming (checked against ``config`` and ``run``), else None;
+    with ``restart``, a checkpoint of another config or inputs is deleted with the rest of the run (rank 0, between
+    barriers, so no rank reads while it goes) and None returned."""
     checkpoints = epoch_checkpoints(out / "checkpoints")
     if not resume:
         if checkpoints:
@@ -197,13 +209,27 @@ def _resume_state(out: Path, config: TrainingConfig, run: Mapping[str, Any], res
     state = load_checkpoint(checkpoints[-1])
     differing = config.differences(state.config)
     differing += [f"run.{key}" for key in sorted(set(run) | set(state.run)) if run.get(key) != state.run.get(key)]
-    if differing:
-        details = "; ".join(
-            f"{key}: checkpoint {_value(state, key)!r}, now {_now(config, run, key)!r}" for key in differing)
-        raise GroPromptError(f"cannot resume: the run differs from its checkpoint in {', '.join(differing)} "
-                             f"({details})", path=checkpoints[-1],
-                             fix="resume with the same config and inputs, or start a new --out")
-    return state
+    if not differing:
+        return state
+    details = "; ".join(f"{key}: checkpoint {_value(state, key)!r}, now {_now(config, run, key)!r}"
+                        for key in differing)
+    problem = f"the run differs from its checkpoint in {', '.join(differing)} ({details})"
+    if not restart:
+        raise GroPromptError(f"cannot resume: {problem}", path=checkpoints[-1],
+                             fix="resume with the same config and inputs, pass --restart-if-changed to delete the "
+                                 "run and start over, or start a new --out")
+    context.barrier()
+    if context.is_main:
+        print(f"groprompt train: note: {problem}; deleting the run in {out} and starting over "
+              "(--restart-if-changed)", file=sys.stderr)
+        for name in _RUN_ENTRIES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    context.barrier()
+    return None
 
 
 def _value(state: TrainingState, key: str) -> Any:

@@ -14,7 +14,6 @@ Paths, relative to the working directory (the repository root)::
     results/<name>/                       tables, figure, run_stats.json
 """
 
-import hashlib
 import json
 import os
 import re
@@ -245,27 +244,6 @@ def groprompt_runs():
 def evaluation_runs(item):
     """Every run folder name (method, or groprompt/<variant>/seed<s>) of one evaluation entry."""
     return baseline_methods(item["score"]) + groprompt_runs()
-
-
-def stamp(*values):
-    """A digest of what a resumable job's results depend on beyond its input files: ``values`` (its settings)
-    and the size and time of the user's checkpoints (not workflow files, so Snakemake cannot see them change)."""
-    external = [(path, os.stat(path).st_size, os.stat(path).st_mtime_ns)
-                for path in config.get("checkpoints", {}).values() if path and os.path.exists(path)]
-    text = json.dumps([values, external], sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-RESUME_GUARD = (
-    'stamp={params.out}/.workflow-inputs; '
-    'if [ ! -e "$stamp" ] || [ "$(cat "$stamp")" != {params.stamp} ] || [ -n "$(find {input} -newer "$stamp")" ]; '
-    'then rm -rf {params.out}; fi; mkdir -p {params.out} && echo {params.stamp} > "$stamp" && '
-)
-"""Shell prefix of the resumable steps (train --resume, infer), which continue what an interrupted job left in
-{params.out}. That is right only if the job runs again with the same inputs: the folder is emptied first when an
-input file is newer than the job's start (an upstream step was redone, e.g. after a config change), when the
-settings stamp differs, or when it has no stamp (not started by this workflow), so no stale epoch or video is
-ever continued."""
 
 
 def write_yaml(path, mapping):

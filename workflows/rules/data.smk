@@ -21,4 +21,4 @@ rule synrvos:
     # --force: the generator replaces the folder whole (it renames a complete copy into place), so a rerun after a
     # changed config or an interrupted run starts from nothing.
     shell:
-        "groprompt synrvos --out {params.out} {params.flags} --workers {threads} --force > {log} 2>&1"
+        "groprompt synrvos --out {params.out:q} {params.flags} --workers {threads} --force > {log:q} 2>&1"

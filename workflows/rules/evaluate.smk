@@ -62,4 +62,4 @@ rule evaluate:
     benchmark:
         bench("evaluate", "{dataset}", "{split}", "{run}")
     shell:
-        "({params.command}) > {log} 2>&1"
+        "({params.command}) > {log:q} 2>&1"

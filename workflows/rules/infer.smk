@@ -3,8 +3,13 @@ every other method `groprompt methods` finds (built in, entry points, baselines/
 
 Every method is offered the standard options (the pre-trained grounder as `checkpoint`, the prompter `size`, the
 `tokenizer`) and takes those its __init__ accepts; `methods.<name>` in the config adds explicit ones. All jobs
-share one SAM embedding cache, so each frame is embedded once for the whole study. A run is resumable: the
-declared output, run_stats.json, is written last, and on a rerun infer skips the videos already done.
+share one SAM embedding cache, so each frame is embedded once for the whole study.
+
+A run is resumable, and `groprompt infer` alone decides what of an earlier attempt it keeps: the declared output,
+run_stats.json, is written last, and on a rerun infer keeps the videos finished by a run of the same identity
+(method, options, split, and content digests of the dataset's metadata, the SAM checkpoint and the prompter
+checkpoint). With --restart-if-changed, a folder left by other inputs (a retrained prompter, regenerated data) is
+emptied and the run starts over.
 """
 
 
@@ -26,16 +31,23 @@ def explicit_options(method):
     return " ".join(f"--option {shlex.quote(f'{key}={value}')}" for key, value in options.items())
 
 
+def prompter_option(wildcards):
+    """GroPrompt's checkpoint: the prompter its training run exported."""
+    prompter = os.path.join(train_run(wildcards.variant, wildcards.seed), "prompter")
+    return f"--option {shlex.quote(f'checkpoint={prompter}')}"
+
+
 def infer_inputs(wildcards):
     return {"data": dataset_inputs(wildcards.dataset), "models": model_inputs()}
 
 
-INFER_SHELL = RESUME_GUARD + (
-    "{params.on_gpus} groprompt infer --method {params.method} {params.options} {params.offers} "
-    "--dataset-kind {params.kind} --data {params.data} --split {wildcards.split} --segmentor {params.segmentor} "
-    "--segmentor-variant {params.segmentor_variant} --segmentor-dtype {params.segmentor_dtype} "
-    "--out {params.out} --cache {params.cache} --baselines-dir {params.baselines} --device {params.device} "
-    "{params.submission} > {log} 2>&1"
+INFER_SHELL = (
+    "{params.on_gpus} groprompt infer --method {params.method:q} {params.options} {params.offers} "
+    "--dataset-kind {params.kind:q} --data {params.data:q} --split {wildcards.split:q} "
+    "--segmentor {params.segmentor:q} --segmentor-variant {params.segmentor_variant:q} "
+    "--segmentor-dtype {params.segmentor_dtype:q} --out {params.out:q} --cache {params.cache:q} "
+    "--baselines-dir {params.baselines:q} --device {params.device:q} {params.submission} --restart-if-changed "
+    "> {log:q} 2>&1"
 )
 
 
@@ -56,8 +68,6 @@ def infer_params(method, out, options):
         "device": config["device"],
         "out": out,
         "submission": lambda w: "--submission" if evaluation_entry(w)["submission"] else "",
-        "stamp": lambda w: stamp(method(w), options(w), offers(), dataset(w.dataset), evaluation_entry(w),
-                                 segmentor_checkpoint(), config["models"]),
     }
 
 
@@ -97,8 +107,7 @@ rule infer_groprompt:
         **infer_params(
             method=lambda w: GROPROMPT_METHOD,
             out=lambda w: work("infer", w.dataset, w.split, GROPROMPT_METHOD, w.variant, f"seed{w.seed}"),
-            options=lambda w: f"--option checkpoint={os.path.join(train_run(w.variant, w.seed), 'prompter')} "
-                              + explicit_options(GROPROMPT_METHOD),
+            options=lambda w: prompter_option(w) + " " + explicit_options(GROPROMPT_METHOD),
         ),
     wildcard_constraints:
         dataset="[^/]+",

@@ -43,5 +43,5 @@ if "pretrain" in config:
         benchmark:
             bench("pretrain", "{checkpoint}")
         shell:
-            "{params.on_gpus} groprompt {params.step} --data {params.data} --split {params.split} "
-            "--out {params.out} {params.flags} --device {params.device} > {log} 2>&1"
+            "{params.on_gpus} groprompt {params.step} --data {params.data:q} --split {params.split:q} "
+            "--out {params.out:q} {params.flags} --device {params.device:q} > {log:q} 2>&1"

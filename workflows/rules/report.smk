@@ -114,8 +114,8 @@ rule tables:
     benchmark:
         bench("tables")
     shell:
-        "groprompt tables --config-name {params.name} --dataset {params.dataset} --params {input.params} "
-        "{params.rows} --out {params.out} > {log} 2>&1"
+        "groprompt tables --config-name {params.name:q} --dataset {params.dataset:q} --params {input.params:q} "
+        "{params.rows} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figure:
@@ -136,8 +136,8 @@ rule figure:
     benchmark:
         bench("figure")
     shell:
-        "groprompt figure --dataset-kind {params.kind} --data {params.data} --split {params.split} "
-        "{params.methods} --out {output} > {log} 2>&1"
+        "groprompt figure --dataset-kind {params.kind:q} --data {params.data:q} --split {params.split:q} "
+        "{params.methods} --out {output:q} > {log:q} 2>&1"
 
 
 rule run_stats:
@@ -154,4 +154,5 @@ rule run_stats:
     log:
         log("run_stats"),
     shell:
-        "groprompt run-stats --config-name {params.name} {params.stages} {params.infer} --out {output.stats} > {log} 2>&1"
+        "groprompt run-stats --config-name {params.name:q} {params.stages} {params.infer} --out {output.stats:q} "
+        "> {log:q} 2>&1"

@@ -4,7 +4,9 @@ seed, from the pre-trained grounder with the study's trainable groups (§1).
 A training run is resumable: its declared output is train_summary.json, which the trainer writes last, while the
 epoch checkpoints beside it are not outputs, so Snakemake never deletes them; after an interrupted run the same
 command continues from the last complete epoch (`--resume`) and, training being deterministic, ends with the same
-weights as an uninterrupted run.
+weights as an uninterrupted run. `groprompt train` alone decides whether the checkpoints may be continued: they
+record the config and the inputs (paths and content digests of the data's metadata and of every checkpoint), and
+with --restart-if-changed a run of another config or other inputs is deleted and started over.
 """
 
 
@@ -71,7 +73,7 @@ rule params:
     benchmark:
         bench("params")
     shell:
-        "groprompt params --config {input} --json {output} > {log} 2>&1"
+        "groprompt params --config {input:q} --json {output:q} > {log:q} 2>&1"
 
 
 def train_inputs(wildcards):
@@ -92,13 +94,10 @@ rule train:
         split=config["train"]["split"],
         prompter=grounder_checkpoint(),
         tokenizer=f"--tokenizer {shlex.quote(tokenizer())}" if tokenizer() else "",
-        segmentor=lambda w: f"--segmentor {segmentor_checkpoint()}" if contrastive(w.variant) else "",
+        segmentor=lambda w: f"--segmentor {shlex.quote(segmentor_checkpoint())}" if contrastive(w.variant) else "",
         out=lambda w: train_run(w.variant, w.seed),
         device=config["device"],
         cache=SAM_CACHE,
-        stamp=lambda w: stamp(training_values(w.variant), w.seed, dataset(config["train"]["dataset"]),
-                              config["train"]["split"], grounder_checkpoint(), tokenizer(),
-                              contrastive(w.variant) and segmentor_checkpoint(), gpus("train")),
     wildcard_constraints:
         variant="|".join(config["train"]["variants"]),
         seed=r"\d+",
@@ -110,7 +109,7 @@ rule train:
     benchmark:
         bench("train", "{variant}", "seed{seed}")
     shell:
-        RESUME_GUARD + "{params.launcher} train --dataset-kind {params.kind} --data {params.data} "
-        "--split {params.split} --prompter {params.prompter} {params.tokenizer} {params.segmentor} --config {input.config} "
-        "--set seed={wildcards.seed} --out {params.out} --resume --device {params.device} "
-        "--embedding-cache {params.cache} > {log} 2>&1"
+        "{params.launcher} train --dataset-kind {params.kind:q} --data {params.data:q} --split {params.split:q} "
+        "--prompter {params.prompter:q} {params.tokenizer} {params.segmentor} --config {input.config:q} "
+        "--set seed={wildcards.seed} --out {params.out:q} --resume --restart-if-changed --device {params.device:q} "
+        "--embedding-cache {params.cache:q} > {log:q} 2>&1"
