@@ -1,6 +1,6 @@
 """Wall time and peak memory of a whole study, per stage and in total, and the resumption check.
 
-    python benchmarks/workflow_time.py                      # the embedded default study (target: <= 10 min, 4 GiB)
+    python benchmarks/workflow_time.py                      # the embedded default study (target: <= 15 min, 4 GiB)
     python benchmarks/workflow_time.py --config smoke       # CI's study (target: <= 2 min)
     python benchmarks/workflow_time.py --config smoke --interrupt
 

@@ -1,5 +1,6 @@
-"""``groprompt pretrain-grounder``: train the stand-in Grounding DINO on still frames with referring sentences
-(``architecture.md``, step 2): the grounder Grounded-SAM uses zero-shot and GroPrompt fine-tunes."""
+"""``groprompt pretrain-grounder``: train the stand-in Grounding DINO on still frames with grounding phrases, each
+naming every box it fits (``architecture.md``, step 2): the grounder Grounded-SAM uses zero-shot and GroPrompt
+fine-tunes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 from groprompt.commands._pretraining import add_pretraining_arguments, prepare
 
 NAME = "pretrain-grounder"
-HELP = "Pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, sentence, box) samples of a split."
+HELP = "Pre-train the stand-in Grounding DINO (tiny, MiniLM text) on (frame, phrase, boxes) samples of a split."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ Choices:
 * **What is trained**: everything but the text backbone, from a random initialisation (the ``tiny`` size scales
   the last text LayerNorm by 0.125 at initialisation, :func:`groprompt.prompting.build_detector`).
 * **Loss**: :mod:`groprompt.pretraining.grounder_loss` (dense encoder term + per-layer decoder term).
-* **Data**: (frame, sentence, box) samples held in memory (:mod:`groprompt.pretraining.grounding_set`); every
+* **Data**: (frame, sentence, boxes) samples held in memory (:mod:`groprompt.pretraining.grounding_set`); every
   distinct sentence is tokenised once, with the prompter's own normalisation (§1); batches are drawn from
   successive random permutations of the samples.
 * **Optimiser**: AdamW with a linear warm-up and a cosine decay to 5% (:mod:`groprompt.pretraining.schedule`),
@@ -50,7 +50,7 @@ class GrounderPretrainConfig:
 
     Attributes:
         steps: optimiser updates (the run's length; not a time budget).
-        batch_size: (frame, sentence, box) samples per update.
+        batch_size: (frame, sentence, boxes) samples per update.
         lr: peak AdamW learning rate, reached after the warm-up.
         weight_decay: AdamW's decoupled weight decay.
         warmup_steps: linear warm-up length; runs shorter than twice this warm up for half their steps.

@@ -108,7 +108,7 @@ class SynRVOSConfig:
 PRESETS: dict[str, SynRVOSConfig] = {
     # CI's end-to-end run: a few seconds.
     "smoke": SynRVOSConfig(name="smoke", train_videos=12, valid_videos=8, pretrain_frames=600),
-    # The embedded default study (synthetic_benchmark.md "Size": the whole study in ~10 min on 2 cores). 8,000
+    # The embedded default study (synthetic_benchmark.md "Size": the whole study in <= 15 min on 2 cores). 8,000
     # stills cost ~30 s of CPU (15-20 s on 2 cores); stack_notes' grounder recipe used 16,000: raise
     # pretrain_frames if the pre-training budget grows.
     "default": SynRVOSConfig(name="default"),
