@@ -4,8 +4,8 @@ for, and that the jobs run to the end.
 
 * The smoke study, on a stand-in cluster that runs every job here: the profile with its partition and account
   filled in, the study as a GPU run (``--config device=cuda gpus=2``: the stand-in ``srun`` runs each job step on
-  the CPU), cut to the jobs up to one training run and Table 5's parameter count (:data:`SMOKE_TARGETS`) with a few
-  pre-training and training steps (:func:`quick_smoke`), so it takes about a minute.
+  the CPU), run to its end (every job, up to the tables, figure and run statistics) with a few pre-training and
+  training steps (:func:`quick_smoke`).
 * ``paper_refdavis`` as shipped (placeholders and all), on a stand-in cluster that records each submission and
   fails the job: the first wave of jobs shows what the paper study asks for; README.md shows the training job's
   ``sbatch`` line (:func:`readme_line`), and a test checks it is the one recorded.
@@ -33,9 +33,12 @@ PARTITION, ACCOUNT = "gpu-test", "rvos-test"
 FAST_POLLING = ["--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1"]
 """Status checks every second at first (the plugin then backs off by 10 s per check while no job ends; the stand-in
 sacct waits for one to end instead)."""
-SMOKE_TARGETS = ["work/smoke/train/lbox/seed0/train_summary.json", "work/smoke/params.json"]
-"""One training run (and what it needs: SynRVOS, both pre-trainings, its config) and the parameter count."""
 BASELINES = [m["name"] for m in discovered() if m["name"] != "groprompt"]
+SMOKE_RESULTS = ["work/smoke/study.done", "results/smoke/table6.csv", "results/smoke/figure.png",
+                 "results/smoke/run_stats.json"]
+"""What the whole smoke study leaves at its end."""
+CPU_RULES = ("synrvos", "params", "evaluate", "tables", "figure", "run_stats")
+"""The smoke study's rules that run on CPUs only (no ``gpu`` resource)."""
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,22 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
     workdir = root / "run"
     workdir.mkdir()
     result, state = run_on_cluster(workdir, filled_profile(root / "profile"), quick_smoke(root / "smoke.yaml"),
-                                   *SMOKE_TARGETS, "--config", "device=cuda", "gpus=2", account=ACCOUNT)
+                                   "--config", "device=cuda", "gpus=2", account=ACCOUNT)
     return ClusterRun(workdir, state, result)
 
 
 def test_the_smoke_study_runs_to_the_end_through_the_plugin(smoke_run: ClusterRun) -> None:
     smoke_run.check_finished()
-    for target in SMOKE_TARGETS:
+    for target in SMOKE_RESULTS:
         assert (smoke_run.workdir / target).is_file(), target
     submitted = requests(smoke_run.state)
-    # Every job but the two config-file rules (localrules) went through sbatch, under the run's one job name,
-    # which the plugin's status queries (sacct) ask for.
-    assert Counter(request.rule for request in submitted) == {"synrvos": 1, "pretrain": 2, "train": 1, "params": 1}
+    # Every job but the two config-file rules (localrules) and the target rule went through sbatch, under the run's
+    # one job name, which the plugin's status queries (sacct) ask for.
+    runs = len(BASELINES) + 2  # every baseline once, GroPrompt's two variants with the smoke's one seed
+    counts = Counter(request.rule for request in submitted)
+    assert {rule: counts[rule] for rule in ("synrvos", "pretrain", "train", "params", "evaluate", "tables")} == {
+        "synrvos": 1, "pretrain": 2, "train": 2, "params": 1, "evaluate": runs, "tables": 1}
+    assert counts["infer_method"] + counts["infer_groprompt"] == runs and counts["figure"] == counts["run_stats"] == 1
     [run_name] = {request.job_name for request in submitted}
     status_queries = calls(smoke_run.state, "sacct")
     assert status_queries and all(entry["args"][-2:] == ["--name", run_name] for entry in status_queries)
@@ -171,15 +178,15 @@ def test_gpu_jobs_ask_for_their_gpus_cpus_memory_and_time(smoke_run: ClusterRun)
 
 def test_cpu_only_jobs_ask_for_no_gpu(smoke_run: ClusterRun) -> None:
     smoke_run.check_finished()
-    cpu_only = [request for request in requests(smoke_run.state) if request.rule in ("synrvos", "params")]
-    assert len(cpu_only) == 2
+    cpu_only = [request for request in requests(smoke_run.state) if request.rule in CPU_RULES]
+    assert {request.rule for request in cpu_only} == set(CPU_RULES)
     for request in cpu_only:
         assert request.gpus is None and request.ntasks == 1, request
         assert (request.cpus_per_task, request.mem_mb, request.minutes) == (1, 32000, 120), request
         assert (request.partition, request.account) == (PARTITION, ACCOUNT)
     steps = [entry["args"] for entry in calls(smoke_run.state, "srun")]
     for args in steps:
-        if args[args.index("--target-jobs") + 1].startswith(("synrvos:", "params:")):
+        if args[args.index("--target-jobs") + 1].startswith(tuple(f"{rule}:" for rule in CPU_RULES)):
             assert not any(arg.startswith("--gpus") for arg in args), args
 
 
