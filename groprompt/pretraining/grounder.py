@@ -163,10 +163,10 @@ def best_target_iou(boxes: np.ndarray, targets: np.ndarray) -> np.ndarray:
         targets: ``(K, G, 4)`` xyxy pixels, nan rows past a sample's count (:class:`GroundingSet` ``boxes``).
     """
     count, queries = boxes.shape[:2]
+    # box_iou gives nan for a padding row, which nanmax passes over (every sample has at least one real box).
     pairs = box_iou(np.repeat(boxes, targets.shape[1], axis=1).reshape(-1, 4),
-                    np.tile(np.nan_to_num(targets), (1, queries, 1)).reshape(-1, 4))
-    pairs = pairs.reshape(count, queries, targets.shape[1])
-    return np.where(np.isnan(targets[:, None, :, 0]), -np.inf, pairs).max(axis=2)
+                    np.tile(targets, (1, queries, 1)).reshape(-1, 4))
+    return np.nanmax(pairs.reshape(count, queries, targets.shape[1]), axis=2)
 
 
 def evaluate_grounder(prompter: Prompter, samples: GroundingSet, *, batch_size: int = 64) -> dict[str, Any]:

@@ -47,8 +47,8 @@ class GeneratedVideo:
         expressions: ``(obj_id, meaning, text)`` in object order; a grounding phrase (``pretrain``) appears once
             per object it names, with the same meaning and text (how the Ref-YouTube-VOS layout, one object per
             expression entry, stores a phrase with several boxes).
-        lookalikes: how many of ``expressions`` are look-alike cases (:meth:`Checker.is_lookalike`); for
-            phrases, how many distinct phrases name more than one object.
+        lookalikes: how many distinct meanings of ``expressions`` are look-alike cases (:meth:`Checker.is_lookalike`:
+            the description fits several objects); for phrases, how many name more than one object.
     """
 
     name: str
@@ -82,6 +82,14 @@ def _well_visible(rendering: Rendering, min_share: float) -> bool:
     return bool(np.all(good.sum(axis=0) >= needed))
 
 
+def _generated(name: str, scene: Scene, rendering: Rendering, tracks: list[ObjectTrack],
+               expressions: list[tuple[int, Referring, str]], checker: Checker) -> GeneratedVideo:
+    """The finished video; its look-alike count is taken over distinct meanings, so a phrase stored once per object
+    it names counts once (a referring meaning belongs to one object, so there it is one per expression)."""
+    lookalikes = sum(checker.is_lookalike(meaning) for meaning in {meaning for _, meaning, _ in expressions})
+    return GeneratedVideo(name, scene, rendering, tuple(tracks), tuple(expressions), lookalikes)
+
+
 def generate_video(config: SynRVOSConfig, seed: int, split: str, index: int,
                    backgrounds: tuple[str, ...]) -> GeneratedVideo:
     """Video ``index`` of ``split``: re-drawn (from the same stream) until every object is well visible and (in
@@ -96,12 +104,10 @@ def generate_video(config: SynRVOSConfig, seed: int, split: str, index: int,
             continue
         tracks = tracks_from_labels(scene.objects, rendering.labels)
         checker = Checker(tracks, margin)
-        name = video_name(split, index)
         if split == "pretrain":
             phrases = choose_phrases(rng, checker, config.expressions_max)
             expressions = [(obj_id, meaning, text) for meaning, text, named in phrases for obj_id in named]
-            multiple = sum(1 for _, _, named in phrases if len(named) > 1)
-            return GeneratedVideo(name, scene, rendering, tuple(tracks), tuple(expressions), multiple)
+            return _generated(video_name(split, index), scene, rendering, tracks, expressions, checker)
         twins = {obj_id for pair in scene.twin_pairs() for obj_id in pair}
         expressions: list[tuple[int, Referring, str]] = []
         for track in tracks:
@@ -111,8 +117,7 @@ def generate_video(config: SynRVOSConfig, seed: int, split: str, index: int,
                 break
             expressions.extend((track.obj_id, meaning, text) for meaning, text in chosen)
         else:
-            lookalikes = sum(checker.is_lookalike(meaning) for _, meaning, _ in expressions)
-            return GeneratedVideo(name, scene, rendering, tuple(tracks), tuple(expressions), lookalikes)
+            return _generated(video_name(split, index), scene, rendering, tracks, expressions, checker)
     raise RuntimeError(f"SynRVOS could not draw a valid scene for {video_name(split, index)} in {MAX_ATTEMPTS} "
                        f"attempts; the config's content knobs are too tight: {config}")
 
