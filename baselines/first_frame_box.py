@@ -2,8 +2,8 @@
 
 A baseline that asks how much per-frame grounding is worth: it runs the pre-trained (or a fine-tuned) Grounding
 DINO once per expression, on frame 0, and prompts SAM with that same box on every later frame. It is online
-(method_spec §6): its state comes from a past frame only. It is also the worked example of the README: a complete
-method in one file, built on the harness's prompter code, found by ``groprompt methods`` because it lives in
+(docs/method_spec.md §6): its state comes from a past frame only. It is also the worked example of the README: a
+complete method in one file, built on the harness's prompter code, found by ``groprompt methods`` because it lives in
 ``baselines/``.
 
     groprompt infer --method first-frame-box --option checkpoint=PATH --option size=tiny ...

@@ -1,7 +1,7 @@
 """Grounded-SAM (Table 6): the pre-trained Grounding DINO, zero-shot, prompting the frozen SAM.
 
 The same prompter code as GroPrompt (:class:`groprompt.groprompt_method.PrompterMethod`): the top-1 box per frame
-with no score threshold (method_spec §7: RVOS always has one referent). What differs is the checkpoint: the
+with no score threshold (docs/method_spec.md §7: RVOS always has one referent). What differs is the checkpoint: the
 grounder as pre-trained on images (``groundingdino_swint_ogc.pth`` / a ``grounding-dino-tiny`` folder, or the
 stand-in grounder of the embedded default), never fine-tuned on video.
 
@@ -14,7 +14,7 @@ from groprompt.groprompt_method import PrompterMethod
 
 
 class GroundedSAM(PrompterMethod):
-    """Grounded-SAM: the pre-trained grounder's top-1 box per frame, zero-shot (method_spec §7)."""
+    """Grounded-SAM: the pre-trained grounder's top-1 box per frame, zero-shot (docs/method_spec.md §7)."""
 
     name = "grounded-sam"
     description = "Grounded-SAM: the pre-trained Grounding DINO zero-shot, top-1 box per frame, segmented by SAM."

@@ -1,7 +1,7 @@
 """GT box + SAM (Table 6): the upper bound of any box prompter with this segmentor.
 
 Each frame's box is the tight box of the referred object's ground-truth mask; where the object is absent from the
-frame (or the frame has no annotation) there is no box, hence an empty mask (method_spec §7). The method is an
+frame (or the frame has no annotation) there is no box, hence an empty mask (docs/method_spec.md §7). The method is an
 oracle (``uses_ground_truth``): ``groprompt infer`` refuses it on a split without ground truth before any work.
 
     groprompt infer --method gt-box-sam --dataset-kind refdavis --data ROOT --split valid ...

@@ -1,4 +1,4 @@
-"""Training speed and peak memory of GroPrompt, with and without L_contra (method_spec.md §2-§5), in one run.
+"""Training speed and peak memory of GroPrompt, with and without L_contra (docs/method_spec.md §2-§5), in one run.
 
     python benchmarks/training_speed.py                                   # tiny stand-ins, CPU, 96x96 frames
     python benchmarks/training_speed.py --size paper --device cuda        # Swin-B + BERT-base + SAM ViT-H

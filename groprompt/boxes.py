@@ -1,4 +1,4 @@
-"""Box formats and the conversions between them (method_spec.md §1).
+"""Box formats and the conversions between them (docs/method_spec.md §1).
 
 Two formats meet at the prompter's boundary:
 

@@ -1,7 +1,7 @@
 """GroPrompt, and the shared code of every method whose boxes come from a Grounding-DINO prompter.
 
 :class:`PrompterMethod` loads a prompter checkpoint (:func:`groprompt.prompting.build_prompter`) and returns, per
-frame and expression, the box of the query of highest confidence, with no score threshold (method_spec §1, §7:
+frame and expression, the box of the query of highest confidence, with no score threshold (docs/method_spec.md §1, §7:
 RVOS always has one referent). It is online (§6): a frame's boxes depend on that frame and the sentences only, and
 the expressions of a frame go through the prompter together, ``batch_size`` sentences per forward pass.
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class PrompterMethod(Method):
-    """Top-1 box of a Grounding-DINO prompter per frame and expression (method_spec §1, §7).
+    """Top-1 box of a Grounding-DINO prompter per frame and expression (docs/method_spec.md §1, §7).
 
     Args:
         checkpoint: the prompter's weights: a Hugging Face folder (``config.json`` + ``model.safetensors``, as

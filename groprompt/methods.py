@@ -4,7 +4,7 @@ A *method* turns a video and its referring expressions into one box per frame pe
 score); the shared frozen segmentor turns boxes into masks. A method that segments end to end may return masks
 itself, and then the segmentor is skipped for it.
 
-Methods are online by default (``method_spec.md`` §6): the runner shows a method one frame at a time, in order,
+Methods are online by default (``docs/method_spec.md`` §6): the runner shows a method one frame at a time, in order,
 together with every expression of the video, and a method never receives a future frame. A method that needs the
 whole video declares ``online = False`` and is then given the :class:`~groprompt.data.Video` itself.
 

@@ -1,4 +1,4 @@
-"""Writers of tiny datasets in the exact official on-disk layouts (datasets.md), for tests.
+"""Writers of tiny datasets in the exact official on-disk layouts (docs/datasets.md), for tests.
 
 Other test modules reuse these (``from datasets_fixtures import write_refytvos, ToyVideo, moving_squares``): the
 readers are only ever tested on files laid out as the real datasets lay them out. Frames are coloured by label so

@@ -1,4 +1,4 @@
-"""L_box and GIoU against hand-computed values (method_spec.md §2)."""
+"""L_box and GIoU against hand-computed values (docs/method_spec.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TextCon (method_spec.md §3), ModalCon's loss and sentence feature (§4), negative sampling, by hand values."""
+"""TextCon (docs/method_spec.md §3), ModalCon's loss and sentence feature (§4), negative sampling, by hand values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The total loss and its weight presets (method_spec.md §5)."""
+"""The total loss and its weight presets (docs/method_spec.md §5)."""
 
 from __future__ import annotations
 

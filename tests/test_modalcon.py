@@ -1,4 +1,4 @@
-"""The ModalCon head (method_spec.md §4) and its gradient paths through the ModalCon loss."""
+"""The ModalCon head (docs/method_spec.md §4) and its gradient paths through the ModalCon loss."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Grounding DINO prompter (method_spec.md §1): sizes, building, loading, forward outputs, freezing."""
+"""The Grounding DINO prompter (docs/method_spec.md §1): sizes, building, loading, forward outputs, freezing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation protocols (method_spec.md §8) against hand-computed values.
+"""Evaluation protocols (docs/method_spec.md §8) against hand-computed values.
 
 Frames are 20x20, so the F tolerance is ceil(0.008 * 28.3) = 1 pixel: blocks A (columns 0-5) and B (columns 12-17)
 are far enough apart that a mask on one scores J = F = 0 against the other.

@@ -1,5 +1,5 @@
 """Paired differences of method rows against hand-computed values: per-seed t-intervals, pairing by seed, and why
-a difference gets no interval (method_spec.md §9)."""
+a difference gets no interval (docs/method_spec.md §9)."""
 
 from __future__ import annotations
 

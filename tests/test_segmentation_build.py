@@ -30,7 +30,7 @@ def _meta_state(variant: str) -> dict[str, torch.Tensor]:
         return build_sam(variant).state_dict()
 
 
-# Facts from stack_notes.md (segment-anything), in millions of parameters.
+# Facts from docs/stack_notes.md (segment-anything), in millions of parameters.
 @pytest.mark.parametrize("variant, encoder_m", [("vit_b", 89.7), ("vit_l", 308.3), ("vit_h", 637.0)])
 def test_official_sizes_on_meta_device_have_the_published_parameter_counts(variant: str, encoder_m: float) -> None:
     with torch.device("meta"):

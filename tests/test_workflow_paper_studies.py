@@ -8,8 +8,8 @@ Each study runs once (a module fixture, its wall time printed); the tests read w
 little at this size, with two exceptions the tests check. The tiny SAM, pre-trained for a few seconds, segments
 the one object of a frame but hardly follows the box (learning that takes hundreds of steps, and even then not
 reliably), so every evaluated frame shows at most one object: then almost any box gives that object's mask. GT box
-+ SAM's box is exact (Box 100), and it alone gives an empty mask where its object is absent (method_spec §7): the
-Ref-DAVIS17 video shows its two objects one after the other, which puts GT box + SAM clearly first there. A2D and
++ SAM's box is exact (Box 100), and it alone gives an empty mask where its object is absent (docs/method_spec.md §7):
+the Ref-DAVIS17 video shows its two objects one after the other, which puts GT box + SAM clearly first there. A2D and
 JHMDB score only frames where the referred object is present, so there every method gets about the same masks,
 and GT box + SAM must be close to the best (a pixel of SAM's mask edge apart) with a high IoU.
 """

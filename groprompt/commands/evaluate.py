@@ -1,4 +1,4 @@
-"""``groprompt evaluate``: score predicted masks against ground-truth annotations (method_spec.md §8)."""
+"""``groprompt evaluate``: score predicted masks against ground-truth annotations (docs/method_spec.md §8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``groprompt pretrain-grounder``: train the stand-in Grounding DINO on still frames with grounding phrases, each
-naming every box it fits (``architecture.md``, step 2): the grounder Grounded-SAM uses zero-shot and GroPrompt
+naming every box it fits (``docs/architecture.md``, step 2): the grounder Grounded-SAM uses zero-shot and GroPrompt
 fine-tunes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``groprompt pretrain-segmentor``: train the stand-in SAM on box-to-mask pairs (``architecture.md``, step 2)."""
+"""``groprompt pretrain-segmentor``: train the stand-in SAM on box-to-mask pairs (``docs/architecture.md``, step 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``groprompt synrvos``: generate the SynRVOS benchmark (synthetic_benchmark.md) into a folder."""
+"""``groprompt synrvos``: generate the SynRVOS benchmark (docs/synthetic_benchmark.md) into a folder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``groprompt train``: fine-tune the GroPrompt prompter from box supervision (method_spec.md §2-§5).
+"""``groprompt train``: fine-tune the GroPrompt prompter from box supervision (docs/method_spec.md §2-§5).
 
     groprompt train --dataset-kind refytvos --data ROOT --split train --prompter GROUNDER --segmentor SAM.pth \\
         --config train.yaml --set lambda_f=0 --set lambda_v=0 --out runs/box_only [--resume] [--device cuda]

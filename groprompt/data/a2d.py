@@ -1,4 +1,4 @@
-"""A2D-Sentences reader (datasets.md; evaluation protocol in method_spec.md §8).
+"""A2D-Sentences reader (docs/datasets.md; evaluation protocol in docs/method_spec.md §8).
 
 Layout::
 

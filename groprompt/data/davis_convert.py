@@ -1,9 +1,9 @@
 """Convert raw DAVIS-2017 plus the Khoreva et al. referring expressions into the Ref-YouTube-VOS layout (Ref-DAVIS17).
 
-Input (datasets.md)::
+Input (docs/datasets.md)::
 
     <davis_root>/JPEGImages/480p/<video>/<frame>.jpg
-    <davis_root>/Annotations_unsupervised/480p/<video>/<frame>.png     ground truth (method_spec.md §8)
+    <davis_root>/Annotations_unsupervised/480p/<video>/<frame>.png     ground truth (docs/method_spec.md §8)
     <davis_root>/ImageSets/2017/{train,val}.txt
     <text_dir>/Davis17_annot1.txt, Davis17_annot1_full_video.txt, Davis17_annot2.txt, Davis17_annot2_full_video.txt
         one line per object: <video> <obj_id> "<expression>"

@@ -1,4 +1,4 @@
-"""JHMDB-Sentences reader, evaluation only (datasets.md; evaluation protocol in method_spec.md §8).
+"""JHMDB-Sentences reader, evaluation only (docs/datasets.md; evaluation protocol in docs/method_spec.md §8).
 
 Layout::
 

@@ -1,11 +1,11 @@
-"""Ref-DAVIS17 reader: DAVIS-2017 with the Khoreva et al. expressions, in the Ref-YouTube-VOS layout (datasets.md).
+"""Ref-DAVIS17 reader: DAVIS-2017 with the Khoreva et al. expressions, in the Ref-YouTube-VOS layout (docs/datasets.md).
 
 The layout is the community's conversion (written by ``groprompt convert-davis``, :mod:`groprompt.data.davis_convert`)
 and is read by :func:`groprompt.data.refytvos.load_refytvos`; this module adds what is particular to Ref-DAVIS17:
 
 * Every object has exactly four expressions in a fixed order, and the k-th expression of every object forms
   expression set k (:data:`EXPRESSION_SETS`). The evaluation runs per set and averages the four
-  (method_spec.md §8), so each :class:`~groprompt.data.model.Expression` carries its ``expression_set``.
+  (docs/method_spec.md §8), so each :class:`~groprompt.data.model.Expression` carries its ``expression_set``.
 * Both splits (``train``: 60 videos, ``valid``: 30) have ground truth, from DAVIS ``Annotations_unsupervised``.
 * Given the raw DAVIS-2017 folder instead, the reader says which command converts it: the conversion decodes every
   annotation PNG once, which a one-off workflow step should do rather than every read.

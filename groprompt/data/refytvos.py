@@ -1,4 +1,4 @@
-"""Reader of the Ref-YouTube-VOS 2021 on-disk layout (datasets.md), also used for Ref-DAVIS17 and SynRVOS.
+"""Reader of the Ref-YouTube-VOS 2021 on-disk layout (docs/datasets.md), also used for Ref-DAVIS17 and SynRVOS.
 
 Layout::
 

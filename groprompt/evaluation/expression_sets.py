@@ -1,4 +1,4 @@
-"""Ref-DAVIS17's four expression sets from per-expression predictions (method_spec.md §8).
+"""Ref-DAVIS17's four expression sets from per-expression predictions (docs/method_spec.md §8).
 
 ``groprompt infer`` writes one mask per expression and frame. The Ref-DAVIS17 protocol scores, for each expression
 set k (annotator 1 / 2 x first-frame / full-video), one DAVIS label map per frame in which every object's pixels

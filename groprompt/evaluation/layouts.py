@@ -5,7 +5,7 @@ the first bytes) and its last 12 bytes (a complete PNG ends with the IEND chunk,
 without decoding it). Every problem is a :class:`~groprompt.errors.GroPromptError` naming the file, raised before
 any scoring starts.
 
-Layouts (``datasets.md``):
+Layouts (``docs/datasets.md``):
 
 * ``davis``: ``<pred>/<video>/<frame>.png`` label maps (value = prediction id), one expression set.
 * ``refdavis``: ``<pred>/anno_0 .. anno_3/<video>/<frame>.png``, one folder per Ref-DAVIS17 expression set

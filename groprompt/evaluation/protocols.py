@@ -1,4 +1,4 @@
-"""Evaluation protocols: which prediction is scored against which ground-truth object (method_spec.md §8).
+"""Evaluation protocols: which prediction is scored against which ground-truth object (docs/method_spec.md §8).
 
 Pure functions over label stacks; no file I/O. A *label stack* is a ``(T, H, W) uint8`` array of per-frame label
 maps: 0 background, ``k`` object ``k``; in ground truth, 255 (:data:`~groprompt.data.model.VOID_LABEL`) is void and

@@ -1,4 +1,4 @@
-"""A2D-Sentences / JHMDB-Sentences evaluation: P@K, overall IoU and mean IoU over samples (method_spec.md §8).
+"""A2D-Sentences / JHMDB-Sentences evaluation: P@K, overall IoU and mean IoU over samples (docs/method_spec.md §8).
 
 A sample is one annotated (video, frame, instance): every annotated frame whose ground truth holds the object an
 expression refers to gives that expression one sample (an A2D frame can lack an instance; it then gives none; for

@@ -2,7 +2,7 @@
 
 One job per video (its ground truth is decoded once and shared by every expression set and expression), run in a
 process pool with a progress bar. The result is one row per (set, protocol, video, object or expression) with the
-per-object statistics of method_spec.md §8, values in ``[0, 1]``; per expression also its kind (where the
+per-object statistics of docs/method_spec.md §8, values in ``[0, 1]``; per expression also its kind (where the
 expressions file gives kinds) and its box IoU (where predicted boxes were given).
 """
 
@@ -32,7 +32,7 @@ ROW_COLUMNS = (
 
 OPTIONAL_COLUMNS = ("kind", "Box")
 """Columns that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and ``Box`` (box IoU of the
-expression in [0, 1]: mean over the frames where its object is present, method_spec.md §8, with the object's
+expression in [0, 1]: mean over the frames where its object is present, docs/method_spec.md §8, with the object's
 ground-truth box the tight box of its mask; in a Ref-DAVIS17 set, that of the object's expression in the set)."""
 
 

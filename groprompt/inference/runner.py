@@ -1,7 +1,7 @@
 """Run one method over a dataset split: boxes per frame and expression, the frozen segmentor's masks, files.
 
-Per video, frames in order (method_spec §6, online): the method is started with a :class:`VideoHeader` (or, if it
-declares itself offline, the :class:`Video`, whose ground truth is removed unless the method is an oracle), then
+Per video, frames in order (docs/method_spec.md §6, online): the method is started with a :class:`VideoHeader` (or, if
+it declares itself offline, the :class:`Video`, whose ground truth is removed unless the method is an oracle), then
 asked for every expression's box on each frame in turn. The segmentor turns a frame's boxes into masks with one
 image embedding per frame, shared by all its expressions and, through the embedding cache, by every method and
 process that uses the same cache folder. A frame where every box is missing is not embedded at all. A missing box

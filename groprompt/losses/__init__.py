@@ -1,4 +1,4 @@
-"""GroPrompt's training losses: L_box (method_spec.md §2), TextCon (§3), ModalCon (§4) and their total (§5)."""
+"""GroPrompt's training losses: L_box (docs/method_spec.md §2), TextCon (§3), ModalCon (§4) and their total (§5)."""
 
 from groprompt.losses.box import (
     GIOU_WEIGHT,

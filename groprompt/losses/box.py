@@ -1,4 +1,4 @@
-"""The box loss L_box (method_spec.md §2, paper Eq. 1) and the generalized IoU it uses.
+"""The box loss L_box (docs/method_spec.md §2, paper Eq. 1) and the generalized IoU it uses.
 
 Boxes inside the model are normalised ``(cx, cy, w, h)`` in [0, 1]; GIoU is computed on corner form
 ``(x0, y0, x1, y1)`` in the same normalised units.
@@ -73,7 +73,7 @@ def box_loss(
     l1_weight: float = L1_WEIGHT,
     giou_weight: float = GIOU_WEIGHT,
 ) -> BoxLoss:
-    """L_box of Eq. 1 with one predicted box per frame chosen among the queries (method_spec.md §2).
+    """L_box of Eq. 1 with one predicted box per frame chosen among the queries (docs/method_spec.md §2).
 
     Args:
         pred_boxes: ``(B, T, Q, 4)`` normalised ``(cx, cy, w, h)`` of every query at every frame of B clips.

@@ -1,4 +1,4 @@
-"""The two contrastive terms of TAP-CL: TextCon L^f (method_spec.md §3, paper Eq. 2) and ModalCon L^v (§4, Eq. 3).
+"""The two contrastive terms of TAP-CL: TextCon L^f (docs/method_spec.md §3, paper Eq. 2), ModalCon L^v (§4, Eq. 3).
 
 Both are triplet losses with margin 0, ``max(0, ||a - p||_2 - ||a - n||_2)``. The ModalCon head that produces the
 video feature ``f^i`` lives in :mod:`groprompt.prompting.modalcon`.

@@ -1,4 +1,4 @@
-"""The total loss L_total = L_box + λ_f L^f + λ_v L^v (method_spec.md §5, paper Eq. 4) and its weight presets."""
+"""The total loss L_total = L_box + λ_f L^f + λ_v L^v (docs/method_spec.md §5, paper Eq. 4), its weight presets."""
 
 from __future__ import annotations
 

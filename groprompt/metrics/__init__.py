@@ -1,4 +1,4 @@
-"""Metrics on masks and boxes read from disk (method_spec.md §8); they know nothing of models.
+"""Metrics on masks and boxes read from disk (docs/method_spec.md §8); they know nothing of models.
 
 * :func:`region_similarity` (J) and :func:`boundary_measure` (F): DAVIS per-frame measures, bit-identical to the
   official DAVIS-2017 evaluation.

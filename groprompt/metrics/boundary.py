@@ -1,4 +1,4 @@
-"""F, the contour accuracy of DAVIS (method_spec.md §8), exact and without dilating whole frames.
+"""F, the contour accuracy of DAVIS (docs/method_spec.md §8), exact and without dilating whole frames.
 
 The official DAVIS-2017 code dilates both boundary maps with a disk and counts the boundary pixels of one mask that
 fall inside the dilated boundary of the other. A pixel lies inside the dilation of boundary ``B`` by scikit-image's
@@ -78,7 +78,7 @@ def tolerance_radius(height: int, width: int, bound_th: float = DEFAULT_BOUND_TH
 def boundary_measure(
     pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None, bound_th: float = DEFAULT_BOUND_TH
 ) -> float | np.ndarray:
-    """F of boolean masks, bit-identical to the official DAVIS-2017 ``db_eval_boundary`` (method_spec.md §8).
+    """F of boolean masks, bit-identical to the official DAVIS-2017 ``db_eval_boundary`` (docs/method_spec.md §8).
 
     Args:
         pred, gt: ``(H, W)`` or ``(T, H, W)`` bool masks of one shape.

@@ -1,4 +1,4 @@
-"""Box IoU, the "Box" column of Table 6 (method_spec.md §8).
+"""Box IoU, the "Box" column of Table 6 (docs/method_spec.md §8).
 
 Boxes are ``(x0, y0, x1, y1)`` float pixels with ``x1``/``y1`` exclusive (area ``(x1 - x0) * (y1 - y0)``), one row
 per frame; a row holding nan means "no box" (object absent from the ground truth, or no prediction).

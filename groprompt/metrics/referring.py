@@ -1,4 +1,4 @@
-"""A2D-Sentences / JHMDB-Sentences scores: P@K, overall IoU and mean IoU over samples (method_spec.md §8).
+"""A2D-Sentences / JHMDB-Sentences scores: P@K, overall IoU and mean IoU over samples (docs/method_spec.md §8).
 
 A sample is one annotated (video, frame, instance). These datasets have no void label.
 """

@@ -1,4 +1,4 @@
-"""J, the region similarity of DAVIS (method_spec.md §8): the IoU of boolean masks."""
+"""J, the region similarity of DAVIS (docs/method_spec.md §8): the IoU of boolean masks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from groprompt.metrics._inputs import check_masks
 
 
 def region_similarity(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float | np.ndarray:
-    """J of boolean masks, bit-identical to the official DAVIS-2017 ``db_eval_iou`` (method_spec.md §8).
+    """J of boolean masks, bit-identical to the official DAVIS-2017 ``db_eval_iou`` (docs/method_spec.md §8).
 
     Args:
         pred, gt: ``(H, W)`` or ``(T, H, W)`` bool masks of one shape.

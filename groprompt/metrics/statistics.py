@@ -1,4 +1,4 @@
-"""Per-object statistics of a per-frame measure (J or F) and the global DAVIS summary (method_spec.md §8)."""
+"""Per-object statistics of a per-frame measure (J or F) and the global DAVIS summary (docs/method_spec.md §8)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Box-to-mask pairs of an annotated split, held in memory: the data of the segmentor's pre-training.
 
 SAM is pre-trained on (image, prompt, mask) triples; the stand-in learns from (frame, box, mask) triples of every
-object of every annotated frame (the SynRVOS ``pretrain`` split, ``synthetic_benchmark.md``). A few thousand
+object of every annotated frame (the SynRVOS ``pretrain`` split, ``docs/synthetic_benchmark.md``). A few thousand
 96x96 frames take a few hundred MB, so frames and label maps are read once and batches are sliced from arrays;
 each object's mask is recovered from its frame's label map when a batch needs it.
 """

@@ -1,7 +1,7 @@
 """Dense FCOS-style targets of the grounder's pre-training, and the sigmoid focal loss they are scored with.
 
 The stand-in grounder learns localisation in CPU minutes only when every two-stage encoder token is supervised,
-not just one matched query (``stack_notes.md``, "A stand-in grounder recipe that does learn on this CPU"):
+not just one matched query (``docs/stack_notes.md``, "A stand-in grounder recipe that does learn on this CPU"):
 
 * a token is **positive** for a target box when its reference centre lies strictly inside the box; the token of
   the finest level nearest the box centre is always positive, so a box smaller than a cell still has one;

@@ -1,10 +1,10 @@
 """Pre-training of the stand-in Grounding DINO: the analogue of the image-level grounding behind Grounded-SAM.
 
-The embedded default has no released grounder weights, so the ``tiny`` prompter (method_spec §1: small ResNet,
+The embedded default has no released grounder weights, so the ``tiny`` prompter (docs/method_spec.md §1: small ResNet,
 MiniLM-L6 text backbone with its real weights, d_model 64, two-stage) learns to ground sentences in still frames
-(``architecture.md``, "The embedded default", step 2). Grounded-SAM uses the result zero-shot; GroPrompt fine-tunes
-it with its encoders frozen (method_spec §1, §7). Recipe and measured figures: ``stack_notes.md``, "A stand-in
-grounder recipe that does learn on this CPU".
+(``docs/architecture.md``, "The embedded default", step 2). Grounded-SAM uses the result zero-shot; GroPrompt fine-tunes
+it with its encoders frozen (docs/method_spec.md §1, §7). Recipe and measured figures: ``docs/stack_notes.md``,
+"A stand-in grounder recipe that does learn on this CPU".
 
 Choices:
 

@@ -1,7 +1,7 @@
 """The objective of the grounder's pre-training: dense encoder supervision plus a one-query decoder term.
 
-Recipe of ``stack_notes.md`` ("A stand-in grounder recipe that does learn on this CPU"); pre-training only —
-GroPrompt's fine-tuning uses L_box alone (method_spec §2).
+Recipe of ``docs/stack_notes.md`` ("A stand-in grounder recipe that does learn on this CPU"); pre-training only —
+GroPrompt's fine-tuning uses L_box alone (docs/method_spec.md §2).
 
 A sentence may name several boxes of its frame (a grounding phrase names every object it fits): every one of them is
 supervised, as Grounding DINO's own objective supervises every box a phrase names.

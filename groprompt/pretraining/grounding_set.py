@@ -3,7 +3,7 @@
 Grounding DINO is pre-trained on images paired with phrases and *every* box each phrase names; the stand-in learns
 from every (annotated frame, distinct sentence) pair of a split where at least one object the sentence names is
 present (the SynRVOS ``pretrain`` split: still frames with grounding phrases such as "red circle", each naming
-every object it fits, ``synthetic_benchmark.md``). The Ref-YouTube-VOS layout gives each expression entry one
+every object it fits, ``docs/synthetic_benchmark.md``). The Ref-YouTube-VOS layout gives each expression entry one
 object, so a sentence's boxes in a frame are those of the frame's entries with that text: one box for a referring
 expression, several for a phrase that SynRVOS stores once per object it names. The same set type scores the
 grounder zero-shot on video frames (``valid``).

@@ -1,4 +1,4 @@
-"""The optimiser and learning-rate schedule shared by the stand-in pre-trainings (``stack_notes.md``).
+"""The optimiser and learning-rate schedule shared by the stand-in pre-trainings (``docs/stack_notes.md``).
 
 AdamW, a linear warm-up from 0 to the base rate, then a cosine decay to ``final_fraction`` of it at the last step.
 The schedule is a function of the step alone, so a run is reproducible step for step, whatever its speed.

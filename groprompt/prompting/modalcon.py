@@ -1,4 +1,4 @@
-"""The ModalCon head (method_spec.md §4, paper §3.2.2 "Modality-Contrastive Prompt Learning").
+"""The ModalCon head (docs/method_spec.md §4, paper §3.2.2 "Modality-Contrastive Prompt Learning").
 
 It turns a clip's prompt embeddings p^i_t and SAM image embeddings f_t into one video-level feature f^i in the
 text backbone's space, which :func:`groprompt.losses.modality_contrastive_loss` pulls towards the sentence feature
@@ -17,7 +17,7 @@ Choices the paper leaves open:
 
 Size at full scale (prompt_dim 512 = 2 x 256 SAM tokens, visual_dim 256, text_dim 768 for BERT-base):
 visual MLP 256*768+768 + 768*768+768 = 787,968; query MLP 512*768+768 + 768*768+768 = 984,576; attention
-4*768*768 + 4*768 = 2,362,368; total 4,134,912 (~4.1M). stack_notes.md guessed ~3M, which is what single linear
+4*768*768 + 4*768 = 2,362,368; total 4,134,912 (~4.1M). docs/stack_notes.md guessed ~3M, which is what single linear
 projections would give (2,953,728); decoder and box heads (11.2M) plus this head is still the paper's "~15M".
 """
 

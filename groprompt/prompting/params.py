@@ -1,7 +1,7 @@
 """Parameter counts of a study's models, total and trainable, per component: the figures of the paper's Table 5.
 
 The models are built on the meta device (shapes only: no weights, no memory, seconds even for SAM ViT-H), the
-freezing policy is applied (method_spec.md §1 for the prompter; SAM is frozen whole, §6, as
+freezing policy is applied (docs/method_spec.md §1 for the prompter; SAM is frozen whole, §6, as
 :class:`groprompt.segmentation.Segmentor` freezes it; the ModalCon head trains, §4), and the trainable counts are
 read from ``requires_grad``: nothing is typed in.
 

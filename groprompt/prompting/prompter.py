@@ -1,4 +1,4 @@
-"""The prompter: Grounding DINO turned into "one box per frame for a sentence" (method_spec.md §1).
+"""The prompter: Grounding DINO turned into "one box per frame for a sentence" (docs/method_spec.md §1).
 
 Two API layers, as in segment-anything's predictor:
 
@@ -122,13 +122,13 @@ class PrompterOutput:
     detection: GroundingDinoObjectDetectionOutput
 
     def sentence_features(self) -> Tensor:
-        """``(B, D)`` the mean of :attr:`text_features` over the real tokens: ModalCon's z (method_spec.md §4)."""
+        """``(B, D)`` the mean of :attr:`text_features` over the real tokens: ModalCon's z (docs/method_spec.md §4)."""
         weights = self.text_mask.to(self.text_features.dtype).unsqueeze(-1)
         return (self.text_features * weights).sum(dim=1) / weights.sum(dim=1)
 
 
 class Prompter(nn.Module):
-    """Grounding DINO plus its tokenizer and frame preprocessing (method_spec.md §1).
+    """Grounding DINO plus its tokenizer and frame preprocessing (docs/method_spec.md §1).
 
     Args:
         detector: a ``GroundingDinoForObjectDetection`` (see :mod:`groprompt.prompting.build`).

@@ -1,7 +1,7 @@
 """Reporting: tables and figures built from metric files (and the contact sheets that show a video's task).
 
-Tables read the files ``groprompt evaluate`` writes and know nothing of how a metric is computed (architecture.md);
-figures this code computes and figures quoted from the paper never share a column unlabelled (method_spec.md §9).
+Tables read the files ``groprompt evaluate`` writes and know nothing of how a metric is computed (docs/architecture.md);
+figures this code computes and figures quoted from the paper never share a column unlabelled (docs/method_spec.md §9).
 
 * :mod:`~groprompt.reporting.results`: evaluation folders, method rows (one folder per seed), the datasets;
 * :mod:`~groprompt.reporting.intervals`: t-interval over seeds, video-level bootstrap for one run (§9);

@@ -1,4 +1,4 @@
-"""Tables 1-3 of the paper, in its layout, for whichever real benchmarks were evaluated (method_spec.md §8, §9).
+"""Tables 1-3 of the paper, in its layout, for whichever real benchmarks were evaluated (docs/method_spec.md §8, §9).
 
 * Table 1: Ref-YouTube-VOS and Ref-DAVIS17 side by side, J&F, J, F;
 * Table 2: A2D-Sentences, Table 3: JHMDB-Sentences: P@0.5 .. P@0.9, overall IoU, mean IoU.

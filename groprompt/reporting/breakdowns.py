@@ -1,13 +1,13 @@
 """Breakdowns beyond the paper's tables: figures by expression kind, and the two Ref-DAVIS17 protocols side by side.
 
-* ``by_kind``: SynRVOS tags each expression appearance / location / motion (synthetic_benchmark.md); J&F and Box
+* ``by_kind``: SynRVOS tags each expression appearance / location / motion (docs/synthetic_benchmark.md); J&F and Box
   per kind show where a per-frame prompter fails (motion needs more than one frame) and where TAP-CL helps, and
   "Δ J&F <kind> vs Grounded-SAM" the paired difference of each row from the zero-shot grounder per kind
   (:mod:`~groprompt.reporting.differences`), where fine-tuning gains (the look-alikes: location, shared
   descriptions).
 * ``by_kind_contra``: one row, GroPrompt (L_box + L_contra), and "Δ J&F <kind> vs L_box" per kind: what TAP-CL
   adds, per kind. A table of its own because in ``by_kind`` those columns would be blank on every other row.
-* ``refdavis_protocols``: the official assignment protocol next to the strict one (method_spec.md §8); a gap
+* ``refdavis_protocols``: the official assignment protocol next to the strict one (docs/method_spec.md §8); a gap
   between them is prompts that segment another object of the video, which the assignment re-labels.
 """
 

@@ -1,4 +1,4 @@
-"""95% confidence intervals of a table cell (method_spec.md §9).
+"""95% confidence intervals of a table cell (docs/method_spec.md §9).
 
 * Several seeds: the Student t-interval over the seeds' figures, ``mean ± t(0.975, n − 1) · s / √n`` with ``s``
   the sample standard deviation (ddof 1).

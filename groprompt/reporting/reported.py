@@ -1,6 +1,6 @@
 """The figures the GroPrompt paper reports, typed in once, each with the table and row it comes from.
 
-Tables show them only in columns or rows labelled "reported" (method_spec.md §9), never mixed unlabelled with
+Tables show them only in columns or rows labelled "reported" (docs/method_spec.md §9), never mixed unlabelled with
 figures this code computed. Keys of ``values`` are the tables' headers (``J&F``, ``J``, ``F``, ``Box``, ``P@0.5``
 .. ``P@0.9``, ``Overall IoU``, ``Mean IoU``; Table 5 also ``Trainable parameters``, a text such as ``~15M``).
 ``key`` is the row of ours it compares with (:data:`groprompt.reporting.results.PAPER_ROWS`), or the paper's own

@@ -1,6 +1,6 @@
 """What the tables read: the evaluation folders of each method's runs, and the datasets they are on.
 
-Tables know nothing of how a metric is computed (architecture.md): they read the files ``groprompt evaluate``
+Tables know nothing of how a metric is computed (docs/architecture.md): they read the files ``groprompt evaluate``
 writes (``summary.csv``, ``per_object.csv``, ``summary_by_kind.csv``, see :mod:`groprompt.evaluation.summary`)
 and take the headline figure from the ``mean`` row of the headline protocol: ``assignment`` (Ref-DAVIS17, the
 paper's protocol), else ``expression`` (per-expression layout), else ``strict``. A summary without ``set`` and
@@ -68,7 +68,7 @@ PAPER_ROWS = {
     "groprompt-lbox-contra": "GroPrompt (L_box + L_contra)",
     "gt-box-sam": "GT box + SAM",
 }
-"""Row keys of the paper's Table 6 methods (method_spec.md §7) -> their labels, in the paper's order. Any other
+"""Row keys of the paper's Table 6 methods (docs/method_spec.md §7) -> their labels, in the paper's order. Any other
 key is a baseline of ours, labelled by its key and listed after these."""
 
 HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")

@@ -11,7 +11,7 @@ Inputs:
 per stage wall and CPU seconds, peak resident memory and peak GPU memory; totals (wall and CPU summed over
 stages, which overcounts elapsed time where stages ran in parallel; peaks are maxima); per inference run its
 frames, seconds and embedding-cache counters; and the SAM image-encoder passes of all runs against the distinct
-frames embedded. The design target is one encoder pass per distinct frame (method_spec.md §6): every method and
+frames embedded. The design target is one encoder pass per distinct frame (docs/method_spec.md §6): every method and
 expression shares a frame's embedding through the cache. Distinct frames are counted per (dataset, split) as the
 largest count of any run on it (runs on the same split look up the same frames, and a run's counter cannot see
 another process's lookups), so the ratio is exact when some run on each split embedded all of its frames.

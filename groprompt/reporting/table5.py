@@ -1,4 +1,4 @@
-"""Table 5 of the paper: trainable parameters, ours counted, the paper's reported (method_spec.md §1, §9).
+"""Table 5 of the paper: trainable parameters, ours counted, the paper's reported (docs/method_spec.md §1, §9).
 
 Our GroPrompt count comes from the JSON of ``groprompt params --json`` (:mod:`groprompt.prompting.params`): the
 models of the study's config built on the meta device, the freezing policy applied, ``requires_grad`` counted.

@@ -1,4 +1,4 @@
-"""Table 6 of the paper: the loss ablation, box-prompt IoU and J&F, J, F per method (method_spec.md §7-§9).
+"""Table 6 of the paper: the loss ablation, box-prompt IoU and J&F, J, F per method (docs/method_spec.md §7-§9).
 
 Rows: Grounded-SAM, GroPrompt (L_box), GroPrompt (L_box + L_contra), GT box + SAM, then any other baseline, each
 from its evaluation folders (one per seed). Columns: Box, J&F, J, F (×100, with the §9 interval); the paired

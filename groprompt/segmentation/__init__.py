@@ -1,4 +1,4 @@
-"""The frozen SAM segmentor: sizes, checkpoints, the embedding cache and the segmentor itself (method_spec §6)."""
+"""The frozen SAM segmentor: sizes, checkpoints, embedding cache, the segmentor itself (docs/method_spec.md §6)."""
 
 from groprompt.segmentation.build import build_sam, build_sam_from_config, detect_official_variant, load_sam, save_sam
 from groprompt.segmentation.cache import CacheStats, EmbeddingCache, FrameEmbedding, encoder_fingerprint

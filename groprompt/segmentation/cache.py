@@ -1,4 +1,4 @@
-"""The image-embedding cache: each frame goes through SAM's image encoder once per study (method_spec §6).
+"""The image-embedding cache: each frame goes through SAM's image encoder once per study (docs/method_spec.md §6).
 
 An entry is keyed by two strings:
 

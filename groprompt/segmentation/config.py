@@ -2,9 +2,9 @@
 
 The official sizes (``vit_b``, ``vit_l``, ``vit_h``) reproduce segment-anything's ``build_sam.py`` settings and
 load the official ``sam_vit_*.pth`` files; ``tiny`` is the stand-in segmentor of the embedded default
-(``stack_notes.md``, "Training the stand-in models"). Every size is assembled from segment-anything's own modules
+(``docs/stack_notes.md``, "Training the stand-in models"). Every size is assembled from segment-anything's own modules
 (``Sam(image_encoder, prompt_encoder, mask_decoder)``, see :mod:`groprompt.segmentation.build`), so the segmentor
-is the official SAM code (method_spec §6).
+is the official SAM code (docs/method_spec.md §6).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ SAM_VARIANTS: dict[str, SamConfig] = {
                        encoder_global_attn_indexes=(5, 11, 17, 23)),
     "vit_h": SamConfig(encoder_width=1280, encoder_depth=32, encoder_heads=16,
                        encoder_global_attn_indexes=(7, 15, 23, 31)),
-    # The stand-in of the embedded default (stack_notes.md): 128-pixel input, 16x16x64 embedding, 0.36M parameters.
+    # The stand-in of the embedded default (docs/stack_notes.md): 128-pixel input, 16x16x64 embedding, 0.36M parameters.
     "tiny": SamConfig(image_size=128, patch_size=8, encoder_width=64, encoder_depth=2, encoder_heads=4,
                       encoder_window_size=4, encoder_global_attn_indexes=(1,), prompt_width=64, decoder_heads=4,
                       decoder_mlp_dim=256, iou_head_hidden_dim=64),

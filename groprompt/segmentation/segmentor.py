@@ -1,15 +1,15 @@
-"""The frozen SAM segmentor: embed each frame once, decode many boxes per embedding (method_spec §6).
+"""The frozen SAM segmentor: embed each frame once, decode many boxes per embedding (docs/method_spec.md §6).
 
 Two layers, as in segment-anything's ``SamPredictor``:
 
 * numpy in / numpy out, in original-image pixels: :meth:`Segmentor.segment_frames` (through the embedding cache)
   and :meth:`Segmentor.segment`;
 * the torch core: :meth:`Segmentor.embed` (batched image encoder) and :meth:`Segmentor.prompt_embedding`
-  (SAM's frozen prompt encoder on boxes, differentiable for TextCon, method_spec §3).
+  (SAM's frozen prompt encoder on boxes, differentiable for TextCon, docs/method_spec.md §3).
 
 Boxes are ``(x0, y0, x1, y1)`` float pixels of the original frame, the harness convention
 (:mod:`groprompt.data.model`); they are handed to SAM as they are, and a ``nan`` row means "no box" (an empty
-mask, method_spec §7). Unlike ``SamPredictor``, the mask decoder runs once per frame for all its boxes:
+mask, docs/method_spec.md §7). Unlike ``SamPredictor``, the mask decoder runs once per frame for all its boxes:
 ``MaskDecoder.predict_masks`` repeats the image embedding once per prompt, so K boxes on one embedding cost K
 decoder passes in one call, while B images with B boxes in one call would cost B².
 """
@@ -193,7 +193,8 @@ class Segmentor:
         return torch.cat(outputs)
 
     def prompt_embedding(self, boxes: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
-        """The two sparse corner tokens of SAM's frozen prompt encoder for each box, flattened (method_spec §3).
+        """The two sparse corner tokens of SAM's frozen prompt encoder for each box, flattened
+        (docs/method_spec.md §3).
 
         Differentiable with respect to ``boxes``: TextCon's gradient flows through the frozen encoder into the
         prompter's boxes; the encoder's own parameters get none. A ``nan`` box gives a ``nan`` row.

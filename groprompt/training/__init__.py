@@ -1,4 +1,4 @@
-"""GroPrompt training (method_spec.md §2-§5): fine-tune the prompter from box supervision, with TAP-CL.
+"""GroPrompt training (docs/method_spec.md §2-§5): fine-tune the prompter from box supervision, with TAP-CL.
 
 Modules, in the order a run uses them: :mod:`.config` (TrainingConfig, strict YAML), :mod:`.clips` (box-only
 videos, the clip schedule), :mod:`.step` (one clip's losses), :mod:`.trainer` (optimiser, one step),

@@ -1,4 +1,4 @@
-"""Training clips from box-only videos (method_spec.md §2-§3): what each step of each epoch trains on.
+"""Training clips from box-only videos (docs/method_spec.md §2-§3): what each step of each epoch trains on.
 
 The training data is the box-only view of every video (:meth:`groprompt.data.model.Video.box_only`): frames, the
 objects' tight boxes and the expressions, and no way to reach a mask (the paper's weak supervision).

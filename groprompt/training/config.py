@@ -1,4 +1,4 @@
-"""The training configuration (method_spec.md §1-§5): one typed, documented dataclass loaded strictly from YAML.
+"""The training configuration (docs/method_spec.md §1-§5): one typed, documented dataclass loaded strictly from YAML.
 
 Defaults are the paper's recipe (§2 optimiser and schedule, §5 Ref-YouTube-VOS loss weights); a YAML file
 (``--config``) and ``--set key=value`` overrides change them. An unknown key, a value of the wrong type and a
@@ -30,7 +30,7 @@ from groprompt.prompting.freezing import DEFAULT_TRAINABLE, check_groups
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How GroPrompt fine-tunes the prompter from box supervision (method_spec.md §1-§5, paper §3.2 and §4.2).
+    """How GroPrompt fine-tunes the prompter from box supervision (docs/method_spec.md §1-§5, paper §3.2 and §4.2).
 
     Attributes:
         prompter_size: the prompter size of :data:`groprompt.prompting.PROMPTER_SIZES` (``swin-b``: the

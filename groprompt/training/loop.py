@@ -1,4 +1,4 @@
-"""The GroPrompt training loop (method_spec.md §2-§5, paper §3.2 and §4.2): box-supervised fine-tuning of the
+"""The GroPrompt training loop (docs/method_spec.md §2-§5, paper §3.2 and §4.2): box-supervised fine-tuning of the
 prompter with the optional TAP-CL terms, single-process or data-parallel under ``torchrun``.
 
 Each epoch runs the optimiser steps of :class:`groprompt.training.trainer.Trainer` over the clip schedule of

@@ -1,4 +1,4 @@
-"""One clip's losses (method_spec.md §2-§5, paper §3.2): the module that training differentiates.
+"""One clip's losses (docs/method_spec.md §2-§5, paper §3.2): the module that training differentiates.
 
 :class:`TrainingModel` holds what trains (the prompter, frozen per §1, and the ModalCon head of §4) and the frozen
 SAM segmentor (a plain attribute, not a submodule: it never trains and DistributedDataParallel must not see it).

@@ -1,4 +1,4 @@
-"""The optimisation state of a training run and its step (method_spec.md §1, §2, §4): what is trained, by which
+"""The optimisation state of a training run and its step (docs/method_spec.md §1, §2, §4): what is trained, by which
 optimiser, and one optimiser step over a batch of clips.
 
 * Trainable: the prompter's groups of ``config.trainable`` (§1; :func:`groprompt.prompting.apply_freezing`

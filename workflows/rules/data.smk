@@ -1,4 +1,4 @@
-"""Stage 1, the embedded default only: generate SynRVOS (synthetic_benchmark.md) into work/<name>/data/<id>/."""
+"""Stage 1, the embedded default only: generate SynRVOS (docs/synthetic_benchmark.md) into work/<name>/data/<id>/."""
 
 
 def synrvos_flags(key):

@@ -1,5 +1,5 @@
 """Stage 5: `groprompt evaluate` of every inference run on a scored split, by the protocol of its dataset
-(method_spec §8):
+(docs/method_spec.md §8):
 
 * SynRVOS and Ref-YouTube-VOS: J, F, J&F per expression against its own object (the per-expression layout infer
   writes), and box IoU from infer's boxes;

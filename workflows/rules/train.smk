@@ -1,5 +1,5 @@
-"""Stage 3: `groprompt params` (Table 5) and the GroPrompt fine-tunings (method_spec §2-§5), one per variant and
-seed, from the pre-trained grounder with the study's trainable groups (§1).
+"""Stage 3: `groprompt params` (Table 5) and the GroPrompt fine-tunings (docs/method_spec.md §2-§5), one per variant
+and seed, from the pre-trained grounder with the study's trainable groups (§1).
 
 A training run is resumable: its declared output is train_summary.json, which the trainer writes last, while the
 epoch checkpoints beside it are not outputs, so Snakemake never deletes them; after an interrupted run the same

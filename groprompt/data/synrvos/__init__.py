@@ -1,4 +1,4 @@
-"""SynRVOS: the synthetic referring-video benchmark the embedded default study runs on (synthetic_benchmark.md).
+"""SynRVOS: the synthetic referring-video benchmark the embedded default study runs on (docs/synthetic_benchmark.md).
 
 ``generate_synrvos(out, get_preset("default"), seed)`` writes it in the Ref-YouTube-VOS layout; read it back with
 :func:`groprompt.data.refytvos.load_refytvos`. Modules, in pipeline order: :mod:`.presets` (sizes and knobs),

@@ -1,7 +1,7 @@
 """Natural-photograph backgrounds: random crops of the photographs scikit-image ships in its wheel, slowly panning.
 
 Only files present in ``skimage.data.data_dir`` are read, straight from disk with PIL, so nothing can trigger a
-pooch download; a candidate that is missing or unreadable is skipped (``synthetic_benchmark.md``, "Natural-image
+pooch download; a candidate that is missing or unreadable is skipped (``docs/synthetic_benchmark.md``, "Natural-image
 backgrounds"). Documents, charts and mostly-black images (``page``, ``text``, ``hubble_deep_field``, ``retina``)
 are left out: they would make objects trivially easy to find.
 """

@@ -1,7 +1,7 @@
 """Referring expressions of SynRVOS: their meaning, when they are unambiguous, and their wording.
 
 Every expression is generated from a :class:`Referring` (its meaning) and kept only if :func:`referents` finds
-that it is true of exactly one object of its video, judged over the whole video (``synthetic_benchmark.md``,
+that it is true of exactly one object of its video, judged over the whole video (``docs/synthetic_benchmark.md``,
 "Content"). The rules, per kind:
 
 * **appearance** ("the small red circle"): a *description* — any non-empty subset of size, colour and shape. It

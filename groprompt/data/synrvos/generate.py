@@ -2,7 +2,7 @@
 ``valid``) or give the still frame grounding phrases that name every object they fit (``pretrain``).
 
 Each video draws from its own random stream, seeded by ``(seed, split, index)`` only, so a video's content does not
-depend on how many processes generate the split or in which order (``synthetic_benchmark.md``: "the same seed and
+depend on how many processes generate the split or in which order (``docs/synthetic_benchmark.md``: "the same seed and
 sizes give byte-identical files").
 """
 

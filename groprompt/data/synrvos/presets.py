@@ -1,8 +1,8 @@
 """SynRVOS sizes and content knobs: one validated config object, and named presets of it.
 
-``synthetic_benchmark.md`` ("Content", "Size") fixes what the benchmark contains; this module fixes how much of it
+``docs/synthetic_benchmark.md`` ("Content", "Size") fixes what the benchmark contains; this module fixes how much of it
 and how often each difficulty occurs. Every length is a fraction of the frame side, so the frame size is a single
-knob. The pretrain split's size follows ``stack_notes.md`` (the stand-in grounder learns from 96x96 still frames).
+knob. The pretrain split's size follows ``docs/stack_notes.md`` (the stand-in grounder learns from 96x96 still frames).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class SynRVOSConfig:
 PRESETS: dict[str, SynRVOSConfig] = {
     # CI's end-to-end run: a few seconds.
     "smoke": SynRVOSConfig(name="smoke", train_videos=12, valid_videos=8, pretrain_frames=600),
-    # The embedded default study (synthetic_benchmark.md "Size": the whole study in <= 15 min on 2 cores). 8,000
-    # stills cost ~30 s of CPU (15-20 s on 2 cores); stack_notes' grounder recipe used 16,000: raise
+    # The embedded default study (docs/synthetic_benchmark.md "Size": the whole study in <= 15 min on 2 cores). 8,000
+    # stills cost ~30 s of CPU (15-20 s on 2 cores); docs/stack_notes.md's recipe used 16,000: raise
     # pretrain_frames if the pre-training budget grows.
     "default": SynRVOSConfig(name="default"),
 }

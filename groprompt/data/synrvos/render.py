@@ -5,7 +5,7 @@ the object's colour into what lies below. Objects are drawn in ``obj_id`` order 
 ground-truth mask is its *visible* part: the pixels where its coverage, attenuated by everything drawn above it,
 is at least one half — so an occluded object's mask lacks what hides it, and a fully hidden or off-frame object is
 absent from the frame's label map. Each object gets a brightness gradient and texture noise, and every frame a
-near-Gaussian sensor noise, so a box is not already a mask (``synthetic_benchmark.md``, "Segmentation that is not
+near-Gaussian sensor noise, so a box is not already a mask (``docs/synthetic_benchmark.md``, "Segmentation that is not
 trivial").
 """
 

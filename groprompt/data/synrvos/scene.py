@@ -2,7 +2,7 @@
 
 A :class:`Scene` is pure geometry and attributes, sampled from a seeded generator; :mod:`.render` turns it into
 frames and masks. The vocabulary (shapes, named colours, sizes, motions) is what the expression templates speak
-about (``synthetic_benchmark.md``, "Content").
+about (``docs/synthetic_benchmark.md``, "Content").
 
 Coordinates are continuous pixels, ``x`` to the right and ``y`` down, with pixel ``(i, j)`` covering
 ``[j, j+1) x [i, i+1)``. Motions are constant velocities in frame coordinates (the background pans independently,

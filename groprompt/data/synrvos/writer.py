@@ -1,4 +1,4 @@
-"""Writing SynRVOS to disk in the Ref-YouTube-VOS layout (``datasets.md``), atomically and in parallel.
+"""Writing SynRVOS to disk in the Ref-YouTube-VOS layout (``docs/datasets.md``), atomically and in parallel.
 
     <out>/synrvos.json                                     preset, seed, config, generator version, statistics
     <out>/<split>/JPEGImages/<video>/<frame>.jpg           split in pretrain, train, valid
