@@ -19,11 +19,11 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_kinds_open_their_reader(root: Path):
-    assert set(registry.READERS) == {"refytvos", "refdavis", "a2d", "jhmdb", "synrvos"}
+    assert set(registry.KINDS) == {"refytvos", "refdavis", "a2d", "jhmdb", "synrvos"}
     dataset = open_dataset("refytvos", root, "train")
     assert dataset.name == "refytvos" and dataset.videos[0].dataset == "refytvos"
     # SynRVOS is written in the Ref-YouTube-VOS layout and read by that same reader, under its own name.
-    assert registry.READERS["synrvos"] is load_refytvos
+    assert registry.KINDS["synrvos"].reader is load_refytvos
     assert open_dataset("synrvos", root, "train").videos[0].dataset == "synrvos"
     assert open_dataset("refytvos", root, "train", dataset_name="mine").name == "mine"
 

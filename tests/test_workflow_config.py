@@ -71,7 +71,7 @@ def test_the_schema_names_the_offending_key(change, path: list, words: str) -> N
 def test_the_schema_follows_the_library() -> None:
     """Keys and enums the schema repeats from the library (so a config error shows before any job) are the
     library's: TrainingConfig's fields, prompter sizes, SAM variants, parameter groups, readers, SynRVOS presets."""
-    from groprompt.data.registry import READERS
+    from groprompt.data.registry import KINDS
     from groprompt.data.synrvos.presets import PRESETS
     from groprompt.prompting.config import PROMPTER_SIZES
     from groprompt.prompting.freezing import DEFAULT_TRAINABLE, PARAMETER_GROUPS
@@ -87,7 +87,7 @@ def test_the_schema_follows_the_library() -> None:
     assert models["trainable"]["items"]["enum"] == list(PARAMETER_GROUPS)
     assert models["trainable"]["default"] == list(DEFAULT_TRAINABLE)
     dataset = spec["$defs"]["dataset"]["properties"]
-    assert set(dataset["kind"]["enum"]) == set(READERS)
+    assert set(dataset["kind"]["enum"]) == set(KINDS)
     assert set(dataset["generate"]["properties"]["preset"]["enum"]) == set(PRESETS)
 
 

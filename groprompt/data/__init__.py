@@ -15,10 +15,12 @@ from groprompt.data.a2d import load_a2d
 from groprompt.data.jhmdb import load_jhmdb
 from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
-from groprompt.data.registry import READERS, open_dataset
+from groprompt.data.registry import KINDS, DatasetKind, dataset_kind, open_dataset
 
 __all__ = [
-    "READERS",
+    "KINDS",
+    "DatasetKind",
+    "dataset_kind",
     "load_a2d",
     "load_jhmdb",
     "load_refdavis",
