@@ -7,33 +7,18 @@ errors before any model is loaded (names are checked by :func:`groprompt.methods
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from groprompt.errors import GroPromptError
 from groprompt.methods import Method
-
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
-_NONE = {"none", "null"}
+from groprompt.typed_values import MISMATCH, split_pairs, type_name, typed_value
 
 
 def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
     """``["key=value", ...]`` -> ``{key: value}``; a pair without ``=`` or a repeated key is an error."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        key = key.strip()
-        if not separator or not key:
-            raise GroPromptError(f"method option {pair!r} is not of the form key=value",
-                                 fix="write each option as --option key=value")
-        if key in options:
-            raise GroPromptError(f"method option {key!r} is given twice", fix="give each option once")
-        options[key] = value
-    return options
+    return split_pairs(pairs, "--option")
 
 
 def typed_options(cls: type[Method], raw: dict[str, str]) -> dict[str, Any]:
@@ -54,35 +39,11 @@ def _init_hints(cls: type[Method]) -> dict[str, Any]:
 
 
 def _convert(method: str, key: str, value: str, hint: Any) -> Any:
-    """``value`` as ``hint`` (``int``, ``float``, ``bool``, ``str``, ``Path``, or an optional of one)."""
     if hint is None or hint is Any:
         return value
-    members = typing.get_args(hint) if _is_union(hint) else (hint,)
-    if type(None) in members and value.strip().lower() in _NONE:
-        return None
-    for kind in (bool, int, float, Path, str):
-        if kind in members:
-            return _as(method, key, value, kind)
-    return value
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (typing.Union, types.UnionType)
-
-
-def _as(method: str, key: str, value: str, kind: type) -> Any:
-    text = value.strip()
-    try:
-        if kind is bool:
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise ValueError(text)
-        if kind in (int, float):
-            return kind(text)
-    except ValueError:
-        expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+    converted = typed_value(value, hint)
+    if converted is MISMATCH:
+        expected = type_name(hint)
         raise GroPromptError(f"method {method!r} option {key}={value!r} is not {expected}",
-                             fix=f"pass --option {key}=<{expected}>") from None
-    return Path(value) if kind is Path else value
+                             fix=f"pass --option {key}=<{expected}>")
+    return converted

@@ -18,24 +18,15 @@ from groprompt.losses.contrastive import (
     triplet_margin0,
 )
 from groprompt.losses.total import (
-    AUTHORS_CODE,
-    BOX_ONLY,
-    LOSS_WEIGHT_PRESETS,
-    PAPER_A2D,
     PAPER_REFYTVOS,
     LossWeights,
-    loss_weights,
     total_loss,
 )
 
 __all__ = [
-    "AUTHORS_CODE",
-    "BOX_ONLY",
     "GIOU_WEIGHT",
     "L1_WEIGHT",
-    "LOSS_WEIGHT_PRESETS",
     "MATCHINGS",
-    "PAPER_A2D",
     "PAPER_REFYTVOS",
     "BoxLoss",
     "LossWeights",
@@ -43,7 +34,6 @@ __all__ = [
     "TextConLoss",
     "box_loss",
     "generalized_box_iou",
-    "loss_weights",
     "modality_contrastive_loss",
     "sample_negative_expression",
     "sentence_feature",

@@ -20,7 +20,6 @@ from groprompt.pretraining.loop import (
     metrics_path,
     run_steps,
     sample_batches,
-    seed_everything,
     write_metrics,
 )
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems, warmup_cosine
@@ -63,7 +62,6 @@ __all__ = [
     "sam_pixels",
     "sample_batches",
     "schedule_problems",
-    "seed_everything",
     "warmup_cosine",
     "write_metrics",
 ]

@@ -36,7 +36,8 @@ from groprompt.metrics.boxes import box_iou
 from groprompt.pretraining.dense_targets import TokenLayout, detector_token_layout, phrase_token_mask
 from groprompt.pretraining.grounder_loss import grounding_loss, phrase_mean_score
 from groprompt.pretraining.grounding_set import GroundingSet
-from groprompt.pretraining.loop import run_steps, sample_batches, seed_everything
+from groprompt.pretraining.loop import run_steps, sample_batches
+from groprompt.seeding import seed_everything
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
 from groprompt.prompting import PARAMETER_GROUPS, Prompter, apply_freezing, build_prompter, preprocess_frames
 

@@ -13,21 +13,10 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
-
-
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed torch's global generator (model initialisation); returns a NumPy generator for the data stream.
-
-    Keeping the data stream on its own generator means that changing the model (and so how many random numbers
-    its initialisation draws) does not change which samples and jitters the steps see.
-    """
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
 
 
 def sample_batches(rng: np.random.Generator, count: int, batch_size: int) -> Iterator[np.ndarray]:

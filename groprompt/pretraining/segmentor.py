@@ -41,7 +41,8 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
 from groprompt.pretraining.box_masks import BoxMaskSet, filled_box_iou
-from groprompt.pretraining.loop import run_steps, sample_batches, seed_everything
+from groprompt.pretraining.loop import run_steps, sample_batches
+from groprompt.seeding import seed_everything
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
 from groprompt.segmentation import SAM_VARIANTS, SamConfig, Segmentor, build_sam_from_config
 

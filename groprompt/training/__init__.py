@@ -10,7 +10,6 @@ from groprompt.training.checkpoint import TrainingState, export_prompter, load_c
 from groprompt.training.clips import Clip, ClipSampler, TrainVideo, box_only_videos, sample_window
 from groprompt.training.config import (
     TrainingConfig,
-    config_from_mapping,
     load_training_config,
     parse_overrides,
     write_config,
@@ -34,7 +33,6 @@ __all__ = [
     "TrainingModel",
     "TrainingState",
     "box_only_videos",
-    "config_from_mapping",
     "export_prompter",
     "load_checkpoint",
     "load_training_config",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from groprompt.losses.box import GIOU_WEIGHT, L1_WEIGHT, MATCHINGS
 from groprompt.losses.total import PAPER_REFYTVOS, LossWeights
 from groprompt.prompting.config import PROMPTER_SIZES
 from groprompt.prompting.freezing import DEFAULT_TRAINABLE, check_groups
+from groprompt.typed_values import MISMATCH, split_pairs, type_name, typed_value
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class TrainingConfig:
     @property
     def contrastive(self) -> bool:
         """Whether any TAP-CL term is on (then each clip also forwards a negative sentence and needs SAM)."""
-        return self.lambda_f > 0 or self.lambda_v > 0
+        return LossWeights(self.lambda_f, self.lambda_v).contrastive
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON values (tuples become lists), in field order."""
@@ -157,57 +157,13 @@ def _field_types() -> dict[str, Any]:
 
 def _convert(key: str, value: Any, hint: Any, source: str) -> Any:
     """``value`` as the field type ``hint`` (int, float, str, ``X | None``, ``tuple[X, ...]``), or a named error."""
-    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in members:
-            return None
-    else:
-        for member in members:
-            converted = _as(value, member)
-            if converted is not _MISMATCH:
-                return converted
-    expected = " or ".join(_type_name(member) for member in members)
-    raise GroPromptError(f"training config key {key!r} must be {expected}, got {value!r} ({type(value).__name__})",
-                         path=source if source.endswith((".yaml", ".yml")) else None,
-                         fix=f"correct {key} in {source}")
-
-
-_MISMATCH = object()
-
-
-def _as(value: Any, kind: Any) -> Any:
-    if typing.get_origin(kind) is tuple:
-        item = typing.get_args(kind)[0]
-        if not isinstance(value, list | tuple):
-            return _MISMATCH
-        items = [_as(element, item) for element in value]
-        return _MISMATCH if any(element is _MISMATCH for element in items) else tuple(items)
-    if kind is bool:
-        return value if isinstance(value, bool) else _MISMATCH
-    if kind is int:  # bool is an int subclass in Python; a YAML true is not an epoch count
-        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
-    if kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string; accept what float() reads
-            try:
-                return float(value)
-            except ValueError:
-                return _MISMATCH
-        return _MISMATCH
-    if kind is str:
-        return value if isinstance(value, str) else _MISMATCH
-    return _MISMATCH
-
-
-_PLURALS = {int: "integers", float: "numbers", str: "strings"}
-
-
-def _type_name(kind: Any) -> str:
-    if typing.get_origin(kind) is tuple:
-        return f"a list of {_PLURALS[typing.get_args(kind)[0]]}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false", type(None): "null"}.get(
-        kind, str(kind))
+    converted = typed_value(value, hint)
+    if converted is MISMATCH:
+        raise GroPromptError(f"training config key {key!r} must be {type_name(hint)}, got {value!r} "
+                             f"({type(value).__name__})",
+                             path=source if source.endswith((".yaml", ".yml")) else None,
+                             fix=f"correct {key} in {source}")
+    return converted
 
 
 def typed_values(values: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -221,21 +177,12 @@ def typed_values(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return {key: _convert(key, value, hints[key], source) for key, value in values.items()}
 
 
-def config_from_mapping(values: Mapping[str, Any], source: str = "the training config") -> TrainingConfig:
-    """A :class:`TrainingConfig` from a mapping of field values; unknown keys and wrong types are named errors."""
-    return TrainingConfig(**typed_values(values, source))
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``["key=value", ...]`` (``--set``) -> ``{key: YAML value}``; ``lr_drop_epochs=[8,11]`` gives a list."""
     overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, text = pair.partition("=")
-        key = key.strip()
-        if not separator or not key:
-            raise GroPromptError(f"--set {pair!r} is not of the form key=value", fix="write --set lr=2e-4")
-        if key in overrides:
-            raise GroPromptError(f"--set {key} is given twice", fix="give each override once")
+    for key, text in split_pairs(pairs, "--set").items():
         try:
             overrides[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as error:

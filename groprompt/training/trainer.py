@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from groprompt.errors import GroPromptError
+from groprompt.losses.total import total_loss
 from groprompt.prompting.freezing import apply_freezing
 from groprompt.prompting.modalcon import ModalConHead
 from groprompt.prompting.prompter import Prompter
+from groprompt.seeding import seed_everything
 from groprompt.segmentation.segmentor import Segmentor
 from groprompt.training.clips import Clip
 from groprompt.training.config import TrainingConfig
@@ -37,13 +37,6 @@ def lr_factor(epoch_index: int, config: TrainingConfig) -> float:
     """The learning-rate multiplier of 0-based epoch ``epoch_index`` (§2: x ``lr_drop_factor`` from each of
     ``lr_drop_epochs``, 1-based, on)."""
     return config.lr_drop_factor ** sum(epoch_index + 1 >= drop for drop in config.lr_drop_epochs)
-
-
-def seed_everything(seed: int, rank: int) -> None:
-    """Seed python, numpy and torch; ranks get distinct streams (their dropout masks should differ)."""
-    random.seed(seed + rank)
-    np.random.seed(seed + rank)
-    torch.manual_seed(seed + rank)
 
 
 def build_head(prompter: Prompter, segmentor: Segmentor, seed: int) -> ModalConHead:
@@ -125,7 +118,7 @@ class Trainer:
         clip_count, negative_count = totals[len(LOSS_TERMS)], max(totals[len(LOSS_TERMS) + 1], 1.0)
         row: dict[str, float | int] = {name: totals[index] / clip_count for index, name in enumerate(LOSS_TERMS[:3])}
         row.update(l_f=totals[3] / negative_count, l_v=totals[4] / negative_count)
-        row["total"] = row["l_box"] + config.lambda_f * row["l_f"] + config.lambda_v * row["l_v"]
+        row["total"] = float(total_loss(row["l_box"], row["l_f"], row["l_v"], config.lambda_f, config.lambda_v))
         if not math.isfinite(row["total"]):  # every rank sees the same all-reduced value, so all stop together
             raise GroPromptError(f"the training loss is not finite ({row['total']}); the weights were not updated",
                                  fix="lower lr, check the dataset's boxes, or resume from the last checkpoint")
