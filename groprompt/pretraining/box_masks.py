@@ -16,7 +16,7 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
-from groprompt.pretraining.loop import FrameSampleSet, frame_subset
+from groprompt.pretraining.loop import FrameSampleSet, annotated_videos, frame_subset
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,7 @@ def load_box_masks(dataset: Dataset, *, progress: bool = True) -> BoxMaskSet:
     Raises :class:`GroPromptError` if the split has no ground truth, no object in any annotated frame, or frames
     of more than one size (batches are stacked arrays).
     """
-    annotated = [video for video in dataset if video.has_annotations]
-    if not annotated:
-        raise GroPromptError(f"split {dataset.split!r} has no ground-truth masks to pre-train a segmentor on",
-                             dataset=dataset.name, path=dataset.root,
-                             fix="pre-train on a split with Annotations/ (SynRVOS: --split pretrain)")
-    sizes = sorted({video.size for video in annotated})
-    if len(sizes) > 1:
-        raise GroPromptError(f"frames come in {len(sizes)} sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:4])}); "
-                             "segmentor pre-training stacks frames of one size", dataset=dataset.name,
-                             path=dataset.root, fix="pre-train on a split whose frames share one size (SynRVOS)")
+    annotated = annotated_videos(dataset, "segmentor pre-training")
     frames, labels, keys, videos = [], [], [], []
     frame_index, obj_ids, boxes = [], [], []
     for video_index, video in enumerate(tqdm(annotated, desc=f"reading {dataset.name} {dataset.split}",

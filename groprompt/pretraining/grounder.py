@@ -36,7 +36,7 @@ from groprompt.metrics.boxes import box_iou
 from groprompt.pretraining.dense_targets import TokenLayout, detector_token_layout, phrase_token_mask
 from groprompt.pretraining.grounder_loss import grounding_loss, phrase_mean_score
 from groprompt.pretraining.grounding_set import GroundingSet
-from groprompt.pretraining.loop import run_steps, sample_batches
+from groprompt.pretraining.loop import loop_problems, run_steps, sample_batches
 from groprompt.seeding import seed_everything
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
 from groprompt.prompting import PARAMETER_GROUPS, Prompter, apply_freezing, build_prompter, preprocess_frames
@@ -74,15 +74,9 @@ class GrounderPretrainConfig:
     size: str = "tiny"
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.batch_size < 1:
-            problems.append(f"batch size must be >= 1, got {self.batch_size}")
+        problems = loop_problems(batch_size=self.batch_size, grad_clip=self.grad_clip, eval_every=self.eval_every)
         if self.warmup_steps < 0:
             problems.append(f"warm-up steps must be >= 0, got {self.warmup_steps}")
-        if not self.grad_clip > 0:
-            problems.append(f"gradient clip must be > 0, got {self.grad_clip}")
-        if self.eval_every < 0:
-            problems.append(f"eval_every must be >= 0, got {self.eval_every}")
         problems += schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
                                       warmup_steps=self.effective_warmup, final_fraction=self.final_lr_fraction)
         if problems:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, tight_box
 from groprompt.errors import GroPromptError
-from groprompt.pretraining.loop import FrameSampleSet, frame_subset
+from groprompt.pretraining.loop import FrameSampleSet, annotated_videos, frame_subset
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,7 @@ def load_grounding_set(dataset: Dataset, *, progress: bool = True) -> GroundingS
     Raises :class:`GroPromptError` if the split has no ground truth, no referred object is present in any annotated
     frame, or frames come in more than one size (batches are stacked).
     """
-    annotated = [video for video in dataset if video.has_annotations]
-    if not annotated:
-        raise GroPromptError(f"split {dataset.split!r} has no ground-truth masks to take grounding boxes from",
-                             dataset=dataset.name, path=dataset.root,
-                             fix="pre-train on a split with Annotations/ (SynRVOS: --split pretrain)")
-    sizes = sorted({video.size for video in annotated})
-    if len(sizes) > 1:
-        raise GroPromptError(f"frames come in {len(sizes)} sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:4])}); "
-                             "grounder pre-training stacks frames of one size", dataset=dataset.name,
-                             path=dataset.root, fix="pre-train on a split whose frames share one size (SynRVOS)")
+    annotated = annotated_videos(dataset, "grounder pre-training")
     texts: dict[str, int] = {}
     frames, keys, videos = [], [], []
     frame_index, text_index, kinds = [], [], []

@@ -15,8 +15,38 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from groprompt.data.model import Dataset, Video
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
+
+
+def annotated_videos(dataset: Dataset, purpose: str) -> list[Video]:
+    """The videos of ``dataset`` with ground-truth masks, for a pre-training that stacks their frames; a named
+    error if there are none or if their frames come in more than one size (``purpose`` says what needs them, e.g.
+    "segmentor pre-training")."""
+    annotated = [video for video in dataset if video.has_annotations]
+    if not annotated:
+        raise GroPromptError(f"split {dataset.split!r} has no ground-truth masks for {purpose}",
+                             dataset=dataset.name, path=dataset.root,
+                             fix="pre-train on a split with Annotations/ (SynRVOS: --split pretrain)")
+    sizes = sorted({video.size for video in annotated})
+    if len(sizes) > 1:
+        raise GroPromptError(f"frames come in {len(sizes)} sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:4])}); "
+                             f"{purpose} stacks frames of one size", dataset=dataset.name,
+                             path=dataset.root, fix="pre-train on a split whose frames share one size (SynRVOS)")
+    return annotated
+
+
+def loop_problems(*, batch_size: int, grad_clip: float, eval_every: int) -> list[str]:
+    """What is wrong with the settings every pre-training shares (an empty list if nothing)."""
+    problems = []
+    if batch_size < 1:
+        problems.append(f"batch size must be >= 1, got {batch_size}")
+    if not grad_clip > 0:
+        problems.append(f"gradient clip must be > 0, got {grad_clip}")
+    if eval_every < 0:
+        problems.append(f"eval_every must be >= 0, got {eval_every}")
+    return problems
 
 
 def sample_batches(rng: np.random.Generator, count: int, batch_size: int) -> Iterator[np.ndarray]:

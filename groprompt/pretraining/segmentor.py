@@ -41,7 +41,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from groprompt.errors import GroPromptError
 from groprompt.metrics.region import region_similarity
 from groprompt.pretraining.box_masks import BoxMaskSet, filled_box_iou
-from groprompt.pretraining.loop import run_steps, sample_batches
+from groprompt.pretraining.loop import loop_problems, run_steps, sample_batches
 from groprompt.seeding import seed_everything
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
 from groprompt.segmentation import SAM_VARIANTS, SamConfig, Segmentor, build_sam_from_config
@@ -78,17 +78,11 @@ class SegmentorPretrainConfig:
     sam: SamConfig = field(default_factory=lambda: SAM_VARIANTS["tiny"])
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.batch_size < 1:
-            problems.append(f"batch size must be >= 1, got {self.batch_size}")
+        problems = loop_problems(batch_size=self.batch_size, grad_clip=self.grad_clip, eval_every=self.eval_every)
         if not 0 <= self.warmup_fraction < 1:
             problems.append(f"warm-up fraction must lie in [0, 1), got {self.warmup_fraction}")
-        if not self.grad_clip > 0:
-            problems.append(f"gradient clip must be > 0, got {self.grad_clip}")
         if not 0 <= self.box_jitter < 0.5:
             problems.append(f"box jitter must lie in [0, 0.5), got {self.box_jitter}")
-        if self.eval_every < 0:
-            problems.append(f"eval_every must be >= 0, got {self.eval_every}")
         problems += schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
                                       warmup_steps=self.warmup_steps, final_fraction=self.final_lr_fraction)
         if problems:
