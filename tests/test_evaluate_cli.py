@@ -218,7 +218,7 @@ def corrupt_rgb(pred: Path) -> Path:
                                      corrupt_truncated, corrupt_garbage, corrupt_rgb])
 def test_bad_prediction_is_named_before_scoring(tmp_path, gt, capsys, monkeypatch, corrupt):
     bad = corrupt(davis_prediction(tmp_path))
-    monkeypatch.setattr("groprompt.evaluation.runner.score_plan", lambda *args: pytest.fail("scoring started"))
+    monkeypatch.setattr("groprompt.evaluation.pipeline.score_jobs", lambda *args: pytest.fail("scoring started"))
     code, out, err = evaluate(capsys, "--pred", tmp_path / "pred", "--gt", gt, "--out", tmp_path / "out")
     assert code == 2 and str(bad) in err and "fix:" in err
     assert not (tmp_path / "out").exists()
@@ -277,3 +277,36 @@ def test_console_script(tmp_path, gt):
     assert result.returncode == 0, result.stderr
     assert "assignment" in result.stdout and "strict" not in result.stdout
     assert read_summary(tmp_path / "out").loc[("mean", "assignment"), "J&F-Mean"] == pytest.approx(100)
+
+
+def test_semi_supervised_reads_and_scores_the_inner_frames_only(tmp_path, gt, capsys):
+    # Each video has three ground-truth frames; the semi-supervised task scores (and reads) only 00001, so the
+    # first and last prediction frames may be absent. cat is right there, dog swapped (id k against object k).
+    pred = tmp_path / "pred"
+    write_video(pred / "cat", CORRECT, frames=("00001",))
+    write_video(pred / "dog", SWAPPED, frames=("00001",))
+    code, _, _ = evaluate(capsys, "--pred", pred, "--gt", gt, "--protocol", "semi-supervised", "--out",
+                          tmp_path / "out")
+    assert code == 0
+    summary = read_summary(tmp_path / "out")
+    assert summary.loc[("all", "semi-supervised"), ["J-Mean", "objects", "frames"]].tolist() == [50, 4, 2]
+    per_object = pd.read_csv(tmp_path / "out" / "per_object.csv")
+    assert set(per_object["frames"]) == {1}
+
+
+def test_semi_supervised_needs_three_frames(tmp_path, capsys):
+    gt = tmp_path / "gt"
+    write_video(gt / "cat", CORRECT, frames=FRAMES[:2])
+    write_video(tmp_path / "pred" / "cat", CORRECT, frames=FRAMES[:2])
+    code, _, err = evaluate(capsys, "--pred", tmp_path / "pred", "--gt", gt, "--protocol", "semi-supervised",
+                            "--out", tmp_path / "out")
+    assert code == 2 and "first and the last" in err and str(gt / "cat") in err
+
+
+def test_too_many_proposals_names_the_file(tmp_path, gt, capsys):
+    pred = davis_prediction(tmp_path)
+    write_label_png(pred / "dog" / "00002.png", label_map({1: A, 21: B}))
+    code, _, err = evaluate(capsys, "--pred", pred, "--gt", gt, "--out", tmp_path / "out")
+    assert code == 2 and "above the 20 proposals" in err and str(pred / "dog" / "00002.png") in err
+    code, _, _ = evaluate(capsys, "--pred", pred, "--gt", gt, "--protocol", "strict", "--out", tmp_path / "out")
+    assert code == 0

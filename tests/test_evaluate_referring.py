@@ -166,8 +166,7 @@ def test_worker_pool_gives_the_same_rows(tmp_path, a2d_root, a2d_pred, capsys):
 def test_missing_prediction_is_named_before_scoring(tmp_path, a2d_root, a2d_pred, capsys, monkeypatch):
     missing = a2d_pred / "vidA" / "0" / "00003.png"
     missing.unlink()
-    monkeypatch.setattr("groprompt.evaluation.referring.score_referring",
-                        lambda *args: pytest.fail("scoring started"))
+    monkeypatch.setattr("groprompt.evaluation.pipeline.score_jobs", lambda *args: pytest.fail("scoring started"))
     code, _, err = evaluate(capsys, *referring_args(a2d_root, "a2d", a2d_pred, tmp_path / "out"))
     assert code == 2 and "prediction frame is missing" in err and str(missing) in err
     assert "fix:" in err and "--allow-missing" in err

@@ -195,3 +195,27 @@ def test_refuses_non_boolean_and_mismatched_masks():
         boundary_measure(GT, GT, GT[:2])
     with pytest.raises(GroPromptError, match="fractional"):
         boundary_measure(GT, GT, bound_th=1.5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_boundaries_taken_once_and_paired_equal_boundary_measure(seed, monkeypatch):
+    """F from boundaries computed once per mask (a stack's kept sparse frame by frame, as a video's ground truth is)
+    and paired with several masks equals boundary_measure of each pair, in any batching and any frame window."""
+    rng = np.random.default_rng(seed)
+    frames, height, width = 7, int(rng.integers(10, 60)), int(rng.integers(10, 60))
+    preds = [blob_pair(rng, frames, height, width, scale=4)[0] for _ in range(3)]
+    preds[1][2] = False                                         # an empty frame
+    _, gt = blob_pair(rng, frames, height, width, scale=4)
+    gt[4] = True                                                # a full frame: no boundary
+    for batch_pixels in (1, boundary._BATCH_PIXELS):
+        monkeypatch.setattr(boundary, "_BATCH_PIXELS", batch_pixels)
+        scan = boundary.BoundaryScan(height, width, tolerance_radius(height, width, 0.05))
+        kept = scan.frame_boundaries(gt)
+        assert kept.counts.tolist() == boundary_map(gt).sum(axis=(1, 2)).tolist()
+        for first in (0, 2):                                    # all frames, and frames 2.. (a shifted window)
+            for pred in preds:
+                f = np.empty(frames - first)
+                for window in scan.batches(frames - first):
+                    shifted = slice(window.start + first, window.stop + first)
+                    f[window] = scan.f(scan.of_masks(pred[shifted]), scan.of_frames(kept, shifted))
+                assert np.array_equal(f, boundary_measure(pred[first:], gt[first:], bound_th=0.05))

@@ -9,6 +9,7 @@ from mask_samples import blob_pair, noise_pair
 
 from groprompt.errors import GroPromptError
 from groprompt.metrics import region_similarity
+from groprompt.metrics.region import joint_histogram, pair_region_similarity
 
 PRED = np.array([[0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
 GT = np.array([[0, 1, 1, 1], [0, 1, 1, 1], [0, 0, 0, 0]], dtype=bool)
@@ -65,3 +66,24 @@ def test_refuses_label_maps_and_shape_mismatch():
         region_similarity(PRED, GT.T)
     with pytest.raises(GroPromptError, match=r"\(H, W\)"):
         region_similarity(PRED[0], GT[0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_pair_from_one_histogram_equals_pair_by_pair(seed):
+    """pair_region_similarity of a joint histogram is region_similarity of each (prediction id, object) pair, bit
+    for bit: with void left out, and with void counted as background (the semi-supervised task)."""
+    rng = np.random.default_rng(seed)
+    frames, height, width = 3, int(rng.integers(4, 30)), int(rng.integers(4, 30))
+    gt = rng.integers(0, 4, size=(frames, height, width))           # codes 1..3 objects, 0 background
+    gt[rng.random(gt.shape) < 0.1] = 4                               # code 4: void
+    gt[0, 0, 0] = 3
+    pred = rng.integers(0, 3, size=(frames, height, width))          # prediction codes 1, 2
+    pred[1] = 0                                                      # an empty frame: J 1 where the object is absent
+    histogram = joint_histogram(pred, gt, 3, 5)
+    for void in (4, None):
+        pairs = pair_region_similarity(histogram, [1, 2, 3], void)
+        assert pairs.shape == (frames, 2, 3)
+        for p in (1, 2):
+            for col, g in enumerate((1, 2, 3)):
+                expected = region_similarity(pred == p, gt == g, gt == 4 if void is not None else None)
+                assert np.array_equal(pairs[:, p - 1, col], expected)

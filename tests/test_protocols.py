@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from groprompt.evaluation.protocols import VideoTruth, match_predictions, score_expression, score_label_maps
+from groprompt.evaluation.protocols import (
+    MAX_PROPOSALS,
+    ProposalError,
+    VideoTruth,
+    match_predictions,
+    score_expression,
+    score_label_maps,
+)
 
 T, H, W = 2, 20, 20
 
@@ -74,14 +81,109 @@ def test_partial_overlap_and_void():
     assert score.f[1] == pytest.approx(1.0)
 
 
+def test_never_predicted_object_meets_its_empty_proposal_not_the_false_positive():
+    # Object 1 (block A) is present in frame 0 only, object 2 (block B) in all four frames. The prediction has no id
+    # 1 at all; id 2 is object 2 and id 3 a small false positive far from both (rows 0-1, columns 8-9) on every
+    # frame. The proposals are ids 1..3, id 1 empty (official rule). Object 1 against the empty proposal scores
+    # J = F = [0, 1, 1, 1] (absent frames count as right): gain 0.75; against id 3, 0 everywhere (no overlap, the
+    # boundaries more than the 1-pixel tolerance apart, and a non-empty prediction where the object is absent).
+    # So the matching gives object 1 the empty proposal (1.75 in all), not the false positive (1.0).
+    gt = VideoTruth.from_labels(labels({1: A, 2: B}, {2: B}, {2: B}, {2: B}))
+    false_positive = block(slice(8, 10), slice(0, 2))
+    pred = labels(*[{2: B, 3: false_positive}] * 4)
+    result = score_label_maps(pred, gt)
+    assert summary(result["assignment"]) == {1: (None, [0, 1, 1, 1], [0, 1, 1, 1]), 2: (2, [1] * 4, [1] * 4)}
+    assert summary(result["strict"]) == summary(result["assignment"])
+
+
+def test_object_predicted_under_another_id_is_matched_to_it():
+    # Object 1 is segmented exactly but carries id 3, and id 1 is absent: proposals 1 (empty), 2 (object 2), 3.
+    # The matching takes id 3 for object 1 (gain 1 against the empty proposal's 0); strict scores it as missed.
+    pred = labels({2: B, 3: A}, {2: B, 3: A})
+    result = score_label_maps(pred, GT)
+    assert summary(result["assignment"]) == {1: (3, [1, 1], [1, 1]), 2: (2, [1, 1], [1, 1])}
+    assert summary(result["strict"]) == {1: (None, [0, 0], [0, 0]), 2: (2, [1, 1], [1, 1])}
+
+
+def test_more_proposals_than_objects_and_the_official_limit():
+    gt = VideoTruth.from_labels(labels({1: A}, {1: A}))
+    half = block(slice(0, 3))                       # 36 of A's 72 pixels: J = 0.5
+    # Three proposals for one object: id 1 on the wrong block (0), id 2 half of it (J 0.5), id 3 exactly it (1).
+    result = score_label_maps(labels({1: B, 2: half, 3: A}, {1: B, 2: half, 3: A}), gt, ("assignment",))
+    assert summary(result["assignment"]) == {1: (3, [1, 1], [1, 1])}
+    # Ids up to MAX_PROPOSALS (the official max_n_proposals, 20) are proposals; one more is an error naming the
+    # first frame that holds it.
+    ok = labels({1: A}, {1: A, MAX_PROPOSALS: B})
+    assert summary(score_label_maps(ok, gt)["assignment"]) == {1: (1, [1, 1], [1, 1])}
+    with pytest.raises(ProposalError, match=f"id {MAX_PROPOSALS + 1} is above the {MAX_PROPOSALS} proposals") as error:
+        score_label_maps(labels({1: A}, {1: A, MAX_PROPOSALS + 1: B}), gt)
+    assert error.value.frame_index == 1 and "--protocol strict" in error.value.fix
+    # strict alone has no limit: the extra id names no object and is ignored.
+    bad = labels({1: A}, {1: A, MAX_PROPOSALS + 1: B})
+    assert summary(score_label_maps(bad, gt, ("strict",))["strict"]) == {1: (1, [1, 1], [1, 1])}
+
+
+def test_objects_are_ids_up_to_the_largest_of_the_first_frame():
+    # Frame 0 holds only id 2, so the objects are 1 and 2 (id 1 is an object that is never present); id 3 appears
+    # in frame 1 only and is no object. An empty prediction scores object 1 perfectly (never present) and object 2
+    # 0 where present.
+    gt = VideoTruth.from_labels(labels({2: B}, {2: B, 3: A}))
+    assert (gt.davis_ids, gt.ids) == ([1, 2], [2, 3])
+    result = score_label_maps(labels({}, {}), gt)
+    assert summary(result["assignment"]) == {1: (None, [1, 1], [1, 1]), 2: (None, [0, 0], [0, 0])}
+    assert summary(result["strict"]) == summary(result["assignment"])
+
+
+def test_semi_supervised_scores_the_inner_frames_id_by_id():
+    # Four ground-truth frames: the first and last are not scored, so the prediction holds frames 1 and 2 only.
+    # Object 1 (A) in every frame; id 2 (B) appears in frame 1 only: not an object (the first frame's largest id
+    # is 1). Frame 1: the prediction is exact; frame 2: empty.
+    gt = VideoTruth.from_labels(labels({1: A}, {1: A, 2: B}, {1: A}, {1: A}))
+    result = score_label_maps(labels({1: A}, {}), gt, ("semi-supervised",))
+    assert summary(result["semi-supervised"]) == {1: (1, [1, 0], [1, 0])}
+    # Id k goes with object k, however well another id fits: id 1 on the wrong block scores 0.
+    result = score_label_maps(labels({1: B}, {1: B}), gt, ("semi-supervised",))
+    assert summary(result["semi-supervised"]) == {1: (1, [0, 0], [0, 0])}
+    # An id above the number of objects is an error (the official "index higher than the number of objects").
+    with pytest.raises(ProposalError, match="above the number of ground-truth objects"):
+        score_label_maps(labels({1: A}, {1: A, 2: B}), gt, ("semi-supervised",))
+    with pytest.raises(ValueError, match="must be equal"):  # all four frames given: two too many
+        score_label_maps(gt.labels, gt, ("semi-supervised",))
+    with pytest.raises(ValueError, match="score it alone"):
+        score_label_maps(labels({1: A}, {}), gt, ("semi-supervised", "strict"))
+
+
+def test_void_rule_of_each_task():
+    # Ground truth: object 1 = A (72 pixels) on three frames, block B (72 pixels) void on the middle one, the only
+    # one semi-supervised scores. The prediction covers A and B there.
+    gt = VideoTruth.from_labels(labels({1: A}, {1: A, 255: B}, {1: A}))
+    pred = labels({1: A | B})
+    # Semi-supervised (void is background): J = 72 / 144. F: the prediction's boundary is A's (23 pixels: row 3
+    # and row 15 at columns 0-5, and column 5 at rows 4-14; A touches the left edge) plus B's (36: the 13 x 7
+    # pixels at rows 3-15, columns 11-17, less the 11 x 5 inner ones), B's far from A's: P = 23/59, R = 1,
+    # F = 2PR / (P + R) = 46/82.
+    (semi,) = score_label_maps(pred, gt, ("semi-supervised",))["semi-supervised"]
+    assert semi.j.tolist() == [0.5] and semi.f.tolist() == pytest.approx([46 / 82], abs=1e-15)
+    # Unsupervised (void left out, and cleared before the boundaries are taken): the prediction is A, J = F = 1.
+    full = np.stack([A, A | B, A])
+    for protocol in ("assignment", "strict"):
+        (score,) = score_label_maps(full.astype(np.uint8), gt, (protocol,))[protocol]
+        assert score.j.tolist() == [1, 1, 1] and score.f.tolist() == [1, 1, 1]
+
+
 def test_empty_ground_truth_video_has_no_objects():
     empty = VideoTruth.from_labels(np.zeros((T, H, W), dtype=np.uint8))
     assert score_label_maps(labels({1: A}, {}), empty) == {"assignment": [], "strict": []}
 
 
 def test_prediction_value_255_is_an_id_not_void():
-    result = score_label_maps(labels({255: A}, {255: A}), GT)
-    assert summary(result["assignment"])[1] == (255, [1, 1], [1, 1])
+    # 255 is a prediction id (void is a ground-truth notion): ids 1..255 are 255 proposals, past the official 20.
+    with pytest.raises(ProposalError, match="above the 20 proposals") as error:
+        score_label_maps(labels({255: A}, {255: A}), GT)
+    assert error.value.frame_index == 0
+    # strict has no proposals: an id that names no object is ignored, so both objects meet an empty prediction.
+    result = score_label_maps(labels({255: A}, {255: A}), GT, ("strict",))
+    assert summary(result["strict"]) == {1: (None, [0, 0], [0, 0]), 2: (None, [0, 0], [0, 0])}
 
 
 def test_bad_arguments():
@@ -142,3 +244,25 @@ def test_assignment_matches_brute_force_over_official_measures():
         assert sum((s.j.mean() + s.f.mean()) / 2 for s in scores) == pytest.approx(best)
         for s in scores:
             assert (s.j.mean() + s.f.mean()) / 2 == pytest.approx(gain(s.pred_id, s.object_id))
+
+
+def test_semi_supervised_equals_the_official_measures_frame_by_frame():
+    """Random label maps with void: each object k against prediction id k on frames 1..T-2, with the frame-by-frame
+    re-implementation of the official measures and no void (the semi-supervised task counts it as background)."""
+    from davis_reference import reference_f, reference_iou
+
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        gt_labels = rng.integers(0, 4, size=(5, 12, 12)).astype(np.uint8)
+        gt_labels[:, 0, :3] = 255
+        gt_labels[0, 5, 5] = 3                                     # objects 1..3
+        pred_labels = rng.integers(0, 4, size=(3, 12, 12)).astype(np.uint8)
+        pred_labels[:, 0, :2] = 1                                  # predictions on void pixels
+        pred_labels[1][pred_labels[1] == 2] = 0                    # id 2 absent from one frame
+        truth = VideoTruth.from_labels(gt_labels)
+        scores = score_label_maps(pred_labels, truth, ("semi-supervised",))["semi-supervised"]
+        assert [s.object_id for s in scores] == [1, 2, 3]
+        for s in scores:
+            pairs = list(zip(pred_labels == s.object_id, gt_labels[1:-1] == s.object_id, strict=True))
+            assert s.j.tolist() == [reference_iou(p, g) for p, g in pairs]
+            assert s.f.tolist() == [reference_f(p, g) for p, g in pairs]

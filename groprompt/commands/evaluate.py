@@ -9,7 +9,17 @@ from pathlib import Path
 
 NAME = "evaluate"
 HELP = ("Score predicted masks: J, F and J&F (DAVIS, Ref-DAVIS17 or per-expression layout), or P@K, overall and "
-        "mean IoU (A2D-/JHMDB-Sentences, referring layout).")
+        "mean IoU (A2D-/JHMDB-Sentences, referring layout); or a dataset split from groprompt infer's output, "
+        "the way its kind is scored.")
+
+_DESCRIPTION = """Two forms.
+  dataset form: groprompt evaluate --dataset-kind KIND --data ROOT --split SPLIT --pred INFER_OUT --out OUT
+    INFER_OUT is the folder groprompt infer --out wrote. The kind's evaluation decides the scoring:
+    per-expression (synrvos, refytvos train: ROOT/SPLIT/Annotations, the split's meta_expressions.json, box IoU
+    from INFER_OUT/boxes), expression-sets (refdavis: the four expression sets written to OUT/sets, then the
+    refdavis layout with box IoU), referring (a2d, jhmdb). A split without public ground truth is refused.
+  folder form: groprompt evaluate --pred PRED (--gt GT | --layout referring --data ROOT --dataset-kind KIND)
+    scores any folder in one of the layouts of --layout."""
 
 _LAYOUT_HELP = """\
 layout of --pred. auto (default) detects it: anno_<k> sub-folders -> refdavis (anno_0..anno_3, one per Ref-DAVIS17
@@ -23,6 +33,7 @@ annotated (video, frame, instance) as A2D-Sentences and JHMDB-Sentences are scor
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = _DESCRIPTION
     parser.epilog = (
         "Frames scored are those with a ground-truth PNG. Outputs: OUT/per_object.csv (one row per set, protocol,\n"
         "video and object or expression; values in [0, 1]; with a `kind` column where the expressions file gives\n"
@@ -34,27 +45,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "mean IoU; x100), where IoU = (I + 1e-6) / (U + 1e-6) and P@K is the share of samples with IoU > K."
     )
     parser.add_argument("--pred", type=Path, required=True,
-                        help="folder of predicted masks (referring layout: the Annotations folder of groprompt infer)")
+                        help="folder of predicted masks (referring layout: the Annotations folder of groprompt "
+                             "infer; dataset form: the output folder of groprompt infer itself)")
     parser.add_argument("--gt", type=Path, default=None,
                         help="ground-truth annotation folder: <video>/<frame>.png palette PNGs (value = object id, "
                              "255 = void, excluded); required except with --layout referring")
     parser.add_argument("--layout", choices=("auto", "davis", "refdavis", "per-expression", "referring"),
                         default="auto", help=_LAYOUT_HELP)
     parser.add_argument("--data", type=Path, default=None,
-                        help="referring layout: the dataset root folder (its ground truth and expressions are read "
-                             "from it)")
+                        help="dataset form and referring layout: the dataset root folder (its ground truth and "
+                             "expressions are read from it)")
     parser.add_argument("--dataset-kind", default=None,
-                        help="referring layout: the dataset reader, as for groprompt infer (a2d, jhmdb; any kind "
-                             "whose split has ground truth works)")
-    parser.add_argument("--split", default=None, help="referring layout: the split scored (default: test)")
+                        help="the dataset kind, as for groprompt infer. Without --layout: the dataset form, scored "
+                             "as the kind declares. With --layout referring: the reader (any kind whose split has "
+                             "ground truth works)")
+    parser.add_argument("--split", default=None,
+                        help="dataset form (required) and referring layout (default: test): the split scored")
     parser.add_argument("--expressions", type=Path, default=None,
                         help="meta_expressions.json mapping each expression to its object (per-expression layout, "
                              "and refdavis with --boxes)")
-    parser.add_argument("--protocol", choices=("assignment", "strict", "both"), default=None,
-                        help="davis/refdavis layouts: assignment = DAVIS-2017 unsupervised matching of prediction "
-                             "ids to objects by maximum J&F (the Ref-DAVIS17 protocol); strict = prediction id k "
-                             "is scored against object k only; both (default). The per-expression layout has one "
-                             "protocol (each expression against its own object)")
+    parser.add_argument("--protocol", choices=("assignment", "strict", "semi-supervised", "both"), default=None,
+                        help="davis/refdavis layouts. assignment = the DAVIS-2017 unsupervised task (the Ref-DAVIS17 "
+                             "protocol): prediction ids 1..max (at most 20; an absent id is an empty proposal) "
+                             "matched one-to-one to the objects 1..m of the first ground-truth frame by maximum "
+                             "J&F, every frame, void left out; strict = prediction id k against object k only, "
+                             "otherwise as assignment; both (default) = assignment and strict; semi-supervised = "
+                             "the DAVIS-2017 semi-supervised task (pass --gt DAVIS/Annotations/480p): id k against "
+                             "object k, first and last frame not scored (nor read), void counted as background. "
+                             "The per-expression layout has one protocol (each expression against its own object)")
     parser.add_argument("--boxes", type=Path, default=None,
                         help="per-expression and refdavis layouts (with --expressions): the boxes/ folder of "
                              "groprompt infer (<video>.csv with exp_id, frame, x0, y0, x1, y1, score); adds the box "
@@ -71,112 +89,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from groprompt.errors import GroPromptError
-    from groprompt.evaluation import layouts, runner, summary
+    from groprompt.evaluation import pipeline
     from groprompt.files import check_writable
 
     if args.workers < 1:
         raise GroPromptError(f"--workers must be at least 1, got {args.workers}", fix="pass --workers 1 or more")
     check_writable(args.out, "score folder (--out)")
-    if args.layout == "referring":
-        return _run_referring(args)
-    _refuse(args.layout, {"--data": args.data, "--dataset-kind": args.dataset_kind, "--split": args.split},
-            fix="leave it out, or pass --layout referring to score A2D-/JHMDB-Sentences samples")
-    if args.gt is None:
-        raise GroPromptError(f"the {args.layout} layout needs the ground-truth annotation folder",
-                             fix="pass --gt <video>/<frame>.png folder, or --layout referring with --data and "
-                                 "--dataset-kind")
-    plan = layouts.plan_evaluation(args.pred, args.gt, args.layout, args.expressions, args.allow_missing,
-                                   args.boxes)
-    protocols = _protocols(plan.layout, args.protocol)
+    if args.dataset_kind is not None and args.layout == "auto":
+        plan = _plan_dataset(args)
+    elif args.layout == "referring":
+        plan = _plan_referring(args)
+    else:
+        plan = _plan_folders(args)
     for warning in plan.warnings:
         print(f"groprompt {NAME}: warning: {warning}", file=sys.stderr)
-
-    per_object = summary.per_object_table(runner.score_plan(plan, protocols, args.workers))
-    table = summary.summary_table(per_object, plan, protocols)
-    by_kind = summary.kind_summary_table(per_object)
-    outputs = {"per_object.csv": per_object, "summary.csv": table}
-    if by_kind is not None:
-        outputs["summary_by_kind.csv"] = by_kind
-    _write_tables(args.out, outputs)
-
-    print(f"layout {plan.layout}: {len(plan.jobs)} videos, {len(plan.sets)} expression set(s); J, F, J&F x100")
-    print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
-    missing = int(table["missing_frames"][table["set"] == summary.MEAN_SET].iloc[0])
-    if missing:
-        total = int(table["frames"][table["set"] == summary.MEAN_SET].iloc[0])
-        print(f"{missing} of {total} prediction frames were missing and scored as empty masks (--allow-missing)")
-    if by_kind is not None:
-        print("by expression kind:")
-        print(by_kind.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
-    print(f"wrote {', '.join(str(args.out / name) for name in outputs)}")
+    tables = pipeline.score(plan, args.workers)
+    pipeline.write_tables(args.out, tables)
+    for line in plan.report(tables):
+        print(line)
+    print(f"wrote {', '.join(str(args.out / name) for name in tables)}")
     return 0
 
 
-def _run_referring(args: argparse.Namespace) -> int:
+def _plan_dataset(args: argparse.Namespace):
+    """The dataset form: ``--dataset-kind --data --split --pred INFER_OUT``, scored as the kind declares."""
+    from groprompt.errors import GroPromptError
+    from groprompt.evaluation import pipeline
+
+    _refuse("the dataset form", {"--gt": args.gt, "--expressions": args.expressions, "--boxes": args.boxes},
+            fix="leave it out: the dataset form reads the ground truth and expressions from --data and the boxes "
+                "from --pred; or pass --layout to score folders")
+    if args.data is None or args.split is None:
+        raise GroPromptError("the dataset form of evaluate needs --data ROOT and --split SPLIT",
+                             fix=f"e.g. --dataset-kind {args.dataset_kind} --data path/to/dataset --split valid "
+                                 "--pred <groprompt infer --out folder>")
+    return pipeline.plan_dataset(args.dataset_kind, args.data, args.split, args.pred, args.out, args.protocol,
+                                 args.allow_missing)
+
+
+def _plan_referring(args: argparse.Namespace):
     """``--layout referring``: one sample per annotated (video, frame, instance), P@K, overall and mean IoU."""
     from groprompt.data import open_dataset
     from groprompt.errors import GroPromptError
     from groprompt.evaluation import referring
 
-    _refuse("referring", {"--gt": args.gt, "--expressions": args.expressions, "--boxes": args.boxes,
+    _refuse("the referring layout", {"--gt": args.gt, "--expressions": args.expressions, "--boxes": args.boxes,
                           "--protocol": args.protocol},
             fix="leave it out: the referring layout reads the ground truth and expressions from --data")
     if args.data is None or args.dataset_kind is None:
         raise GroPromptError("--layout referring needs the dataset: --data ROOT and --dataset-kind KIND",
                              fix="e.g. --data data/a2d_sentences --dataset-kind a2d --split test")
-    dataset = open_dataset(args.dataset_kind, args.data, args.split or "test")
-    plan = referring.plan_referring(dataset, args.pred, args.allow_missing)
-    for warning in plan.warnings:
-        print(f"groprompt {NAME}: warning: {warning}", file=sys.stderr)
-
-    per_sample = referring.score_referring(plan, args.workers)
-    table = referring.summary_table(per_sample)
-    outputs = {referring.PER_SAMPLE_FILE: per_sample, "summary.csv": table}
-    _write_tables(args.out, outputs)
-
-    print(f"layout referring: {dataset.name} {dataset.split}, {len(plan.jobs)} videos, {plan.samples} samples; "
-          "P@K, overall and mean IoU x100")
-    print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
-    if plan.missing:
-        print(f"{plan.missing} of {plan.samples} prediction frames were missing and scored as empty masks "
-              "(--allow-missing)")
-    print(f"wrote {', '.join(str(args.out / name) for name in outputs)}")
-    return 0
+    return referring.plan_referring(open_dataset(args.dataset_kind, args.data, args.split or "test"), args.pred,
+                                    args.allow_missing)
 
 
-OUTPUT_FILES = ("per_object.csv", "summary.csv", "summary_by_kind.csv", "per_sample.csv")
-"""Every table an evaluation may write."""
+def _plan_folders(args: argparse.Namespace):
+    """The label-map and per-expression layouts: ``--pred`` and ``--gt`` folders."""
+    from groprompt.errors import GroPromptError
+    from groprompt.evaluation import layouts
+
+    _refuse(f"the {args.layout} layout",
+            {"--data": args.data, "--dataset-kind": args.dataset_kind, "--split": args.split},
+            fix="leave it out, or pass --layout referring to score A2D-/JHMDB-Sentences samples (or --dataset-kind "
+                "without --layout for a dataset split)")
+    if args.gt is None:
+        raise GroPromptError(f"the {args.layout} layout needs the ground-truth annotation folder",
+                             fix="pass --gt <video>/<frame>.png folder, or --layout referring with --data and "
+                                 "--dataset-kind")
+    return layouts.plan_evaluation(args.pred, args.gt, args.layout, args.expressions, args.allow_missing,
+                                   args.boxes, args.protocol)
 
 
-def _write_tables(out: Path, tables: dict) -> None:
-    """Write ``tables`` (file name -> DataFrame) atomically into ``out``, and delete the other
-    :data:`OUTPUT_FILES` there: left by an earlier evaluation into this folder, they would be read as this one's."""
-    from groprompt.files import atomic_path
-
-    for name in OUTPUT_FILES:
-        if name not in tables:
-            (out / name).unlink(missing_ok=True)
-    for name, frame in tables.items():
-        with atomic_path(out / name) as tmp:
-            frame.to_csv(tmp, index=False)
-
-
-def _refuse(layout: str, options: dict[str, object], fix: str) -> None:
-    """A named error for the first of ``options`` (flag -> value) that was given but does not apply to ``layout``."""
+def _refuse(form: str, options: dict[str, object], fix: str) -> None:
+    """A named error for the first of ``options`` (flag -> value) that was given but does not apply to ``form``
+    (e.g. ``the davis layout``)."""
     from groprompt.errors import GroPromptError
 
     for flag, value in options.items():
         if value is not None:
-            raise GroPromptError(f"{flag} does not apply to the {layout} layout", fix=fix)
-
-
-def _protocols(layout: str, requested: str | None) -> tuple[str, ...]:
-    from groprompt.errors import GroPromptError
-
-    if layout == "per-expression":
-        if requested not in (None, "both"):
-            raise GroPromptError(
-                f"--protocol {requested} applies to whole-video label maps; the per-expression layout scores each "
-                "expression against its own object", fix="leave --protocol out for per-expression predictions")
-        return ("expression",)
-    return ("assignment", "strict") if requested in (None, "both") else (requested,)
+            raise GroPromptError(f"{flag} does not apply to {form}", fix=fix)

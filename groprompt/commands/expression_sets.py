@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="valid", help="split the predictions are for (default: valid)")
     parser.add_argument("--out", type=Path, required=True, help="folder for anno_0 .. anno_3")
     parser.epilog = ("Overlapping masks of one set go to the expression with the higher box score on that frame. "
-                     "Then: groprompt evaluate --pred OUT --gt DATA/SPLIT/Annotations")
+                     "Then: groprompt evaluate --pred OUT --gt DATA/SPLIT/Annotations. (groprompt evaluate "
+                     "--dataset-kind refdavis --data DATA --split SPLIT --pred <infer folder> --out SCORES does "
+                     "both, writing the sets to SCORES/sets.)")
 
 
 def run(args: argparse.Namespace) -> int:

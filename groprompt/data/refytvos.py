@@ -205,7 +205,7 @@ def _load_video(layout: _Split, name: str, entry: object) -> Video:
     frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
     size = check_frames(frame_paths, dataset=dataset, video=name)
 
-    expressions = tuple(_expression(layout, name, str(exp_id), raw) for exp_id, raw in entry["expressions"].items())
+    expressions = _video_expressions(entry["expressions"], name, source, dataset, layout.truth is not None)
     if layout.truth is None:
         object_ids = tuple(sorted({e.obj_id for e in expressions if e.obj_id is not None}))
         annotations = None
@@ -257,15 +257,33 @@ def _label_maps(truth: _GroundTruth, dataset: str, name: str, frame_names: tuple
     return LabelMapSource(pngs, tuple(objects), size, dataset=dataset, video=name)
 
 
-def _expression(layout: _Split, video: str, exp_id: str, raw: object) -> Expression:
+def read_meta_expressions(path: str | Path, *, dataset: str, with_truth: bool) -> dict[str, tuple[Expression, ...]]:
+    """video -> its expressions, from a ``meta_expressions.json`` alone (no frames or masks are read), checked as
+    :func:`load_refytvos` checks them; ``with_truth``: the split has ground truth, so every entry needs its
+    ``obj_id``. Used where only the expressions matter (``groprompt evaluate --expressions``)."""
+    path = Path(path)
+    result = {}
+    for video, entry in _videos_of(path, dataset).items():
+        expect(isinstance(entry, dict) and isinstance(entry.get("expressions"), dict),
+               'expected an object with an "expressions" object', path=path, dataset=dataset, video=video)
+        result[str(video)] = _video_expressions(entry["expressions"], str(video), path, dataset, with_truth)
+    return result
+
+
+def _video_expressions(entries: Mapping, video: str, path: Path, dataset: str,
+                       with_truth: bool) -> tuple[Expression, ...]:
+    return tuple(_expression(path, dataset, with_truth, video, str(exp_id), raw) for exp_id, raw in entries.items())
+
+
+def _expression(path: Path, dataset: str, with_truth: bool, video: str, exp_id: str, raw: object) -> Expression:
     """One ``meta_expressions.json`` entry; ``obj_id`` may be absent only on splits without ground truth."""
-    where = {"path": layout.expressions_file, "dataset": layout.dataset, "video": video, "expression": exp_id}
+    where = {"path": path, "dataset": dataset, "video": video, "expression": exp_id}
     expect(isinstance(raw, dict) and isinstance(raw.get("exp"), str), 'expected an object with an "exp" string',
            **where)
     check_expression_text(raw["exp"], **where)
     obj_id = raw.get("obj_id")
     if obj_id is None:
-        expect(layout.truth is None, 'expression has no "obj_id" on a split with ground truth', **where)
+        expect(not with_truth, 'expression has no "obj_id" on a split with ground truth', **where)
     else:
         expect(str(obj_id).isdigit(), f"obj_id {obj_id!r} is not a non-negative integer", **where)
         obj_id = int(obj_id)

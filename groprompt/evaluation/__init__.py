@@ -1,10 +1,12 @@
-"""Evaluation of predicted masks: folder layouts, protocols (assignment, strict, per-expression), tables; and the
-A2D-/JHMDB-Sentences sample scores (:mod:`.referring`).
+"""Evaluation of predicted masks (docs/method_spec.md §8): one pipeline (:mod:`.pipeline`: plan -> score -> tables ->
+write) for the J&F protocols of folder layouts (:mod:`.layouts`, :mod:`.protocols`, :mod:`.summary`: assignment,
+strict, semi-supervised, per-expression) and the A2D-/JHMDB-Sentences sample scores (:mod:`.referring`).
 
 ``groprompt evaluate`` is the command-line front end; this package is usable without it.
 """
 
 from groprompt.evaluation.layouts import LAYOUTS, EvaluationPlan, VideoJob, detect_layout, plan_evaluation
+from groprompt.evaluation.pipeline import plan_dataset, score, score_jobs, write_tables
 from groprompt.evaluation.protocols import (
     PROTOCOLS,
     ObjectScore,
@@ -13,12 +15,12 @@ from groprompt.evaluation.protocols import (
     score_expression,
     score_label_maps,
 )
-from groprompt.evaluation.referring import plan_referring, score_referring
-from groprompt.evaluation.runner import score_plan
-from groprompt.evaluation.summary import kind_summary_table, per_object_table, summary_table
+from groprompt.evaluation.referring import plan_referring, sample_summary_table
+from groprompt.evaluation.summary import kind_summary_table, per_object_table, set_summary_table
 
 __all__ = [
     "LAYOUTS", "PROTOCOLS", "EvaluationPlan", "ObjectScore", "VideoJob", "VideoTruth", "detect_layout",
-    "kind_summary_table", "match_predictions", "per_object_table", "plan_evaluation", "plan_referring",
-    "score_expression", "score_label_maps", "score_plan", "score_referring", "summary_table",
+    "kind_summary_table", "match_predictions", "per_object_table", "plan_dataset", "plan_evaluation",
+    "plan_referring", "sample_summary_table", "score", "score_expression", "score_jobs", "score_label_maps",
+    "set_summary_table", "write_tables",
 ]

@@ -16,23 +16,29 @@ Layouts (``docs/datasets.md``):
   x0, y0, x1, y1, score), read here, aligned to the ground-truth frames, for the box IoU (Table 6 "Box").
 
 The ground truth is always ``<gt>/<video>/<frame>.png`` palette label maps (value = object id, 255 void); its PNGs
-define the frames that are scored.
+define the frames that are scored (the semi-supervised task: all but the first and the last, and only those
+predictions are read). The expressions come from the dataset reader where a dataset is evaluated
+(:meth:`Expressions.of_dataset`, the dataset form of ``groprompt evaluate``), else from a lone
+``meta_expressions.json`` (:func:`read_expressions`).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from groprompt.data.model import VOID_LABEL
+from groprompt.data.model import VOID_LABEL, Dataset, Expression
 from groprompt.errors import GroPromptError
+from groprompt.evaluation import runner, summary
+from groprompt.evaluation.protocols import PROTOCOLS
 
 LAYOUTS = ("davis", "refdavis", "per-expression")
 REFDAVIS_SETS = tuple(f"anno_{k}" for k in range(4))
@@ -74,11 +80,19 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class ExpressionTarget:
-    """What ``meta_expressions.json`` says of one expression: its object, and its kind where it has one."""
+class Expressions:
+    """The expressions of a split: ``videos`` maps each video to its expressions in file order (their
+    ``obj_id`` set; ``expression_set`` too where a Ref-DAVIS17 reader numbered them); ``path`` is the
+    ``meta_expressions.json`` they come from, named in messages."""
 
-    obj_id: int
-    kind: str | None = None
+    path: Path
+    videos: Mapping[str, tuple[Expression, ...]]
+
+    @classmethod
+    def of_dataset(cls, dataset: Dataset) -> Expressions:
+        """The expressions of a split read by its dataset reader (Ref-YouTube-VOS layout)."""
+        return cls(dataset.root / "meta_expressions" / dataset.split / "meta_expressions.json",
+                   {video.name: video.expressions for video in dataset.videos})
 
 
 @dataclass(frozen=True)
@@ -97,12 +111,23 @@ class VideoJob:
 
 @dataclass
 class EvaluationPlan:
-    """A validated evaluation: the layout, its expression sets, one job per video, and warnings to show."""
+    """A validated J&F evaluation (a :class:`~groprompt.evaluation.pipeline.Plan`): the layout, its expression
+    sets, the protocols scored, one job per video, and warnings to show."""
 
     layout: str
     sets: tuple[str, ...]
     jobs: list[VideoJob]
+    protocols: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
+
+    def scorer(self) -> Callable[[VideoJob], list[dict]]:
+        return functools.partial(runner.score_video, protocols=self.protocols)
+
+    def tables(self, rows: list[dict]) -> dict[str, pd.DataFrame]:
+        return summary.jf_tables(self, rows)
+
+    def report(self, tables: dict[str, pd.DataFrame]) -> list[str]:
+        return summary.jf_report(self, tables)
 
     def frames(self, set_name: str) -> int:
         """Prediction frames that ``set_name`` scores (one per ground-truth frame per video or expression)."""
@@ -128,26 +153,29 @@ def plan_evaluation(
     pred_dir: str | Path,
     gt_dir: str | Path,
     layout: str = "auto",
-    expressions: str | Path | None = None,
+    expressions: str | Path | Expressions | None = None,
     allow_missing: bool = False,
     boxes: str | Path | None = None,
+    protocol: str | None = None,
 ) -> EvaluationPlan:
     """Validate the prediction and ground-truth folders and plan the scoring, without decoding any pixel.
 
     Args:
-        expressions: ``meta_expressions.json`` mapping each expression to its object: needed by the
-            per-expression layout, and by the refdavis layout with ``boxes`` (its k-th expression of an object is
-            in set k).
+        expressions: the expressions mapping each to its object, as :class:`Expressions` or the path of a
+            ``meta_expressions.json``: needed by the per-expression layout, and by the refdavis layout with
+            ``boxes`` (its k-th expression of an object is in set k).
         boxes: the ``boxes/`` folder of ``groprompt infer`` (per-expression and refdavis layouts): each
             expression's predicted boxes are read now and scored against the tight boxes of its object's
             ground-truth masks; in the refdavis layout each object row of set k gets the box IoU of the object's
             k-th expression (box IoU needs no assignment: it is the same under both protocols).
+        protocol: label-map layouts: one of :data:`~groprompt.evaluation.protocols.PROTOCOLS`, or ``both`` /
+            None for assignment and strict; the per-expression layout has its own one protocol.
 
     Raises:
         GroPromptError: a missing folder, video, frame or ``meta_expressions.json``; a PNG that is unreadable,
             truncated, not a label map (RGB) or of a size other than the ground truth's; a missing or malformed
-            boxes file, expression or frame. With ``allow_missing``, a missing prediction video or frame is
-            planned as an empty mask (and a missing box as no box) instead.
+            boxes file, expression or frame; a protocol the layout does not have. With ``allow_missing``, a
+            missing prediction video or frame is planned as an empty mask (and a missing box as no box) instead.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     for role, folder in (("prediction", pred_dir), ("ground-truth", gt_dir)):
@@ -158,6 +186,7 @@ def plan_evaluation(
         layout = detect_layout(pred_dir)
     if layout not in LAYOUTS:
         raise GroPromptError(f"unknown layout {layout!r}", fix=f"use one of: auto, {', '.join(LAYOUTS)}")
+    protocols = layout_protocols(layout, protocol)
     if boxes is not None:
         if layout == "davis":
             raise GroPromptError(
@@ -169,6 +198,8 @@ def plan_evaluation(
         if expressions is None:
             raise GroPromptError("box IoU needs the expressions file that maps each expression to its object",
                                  path=boxes, fix="pass --expressions path/to/meta_expressions.json")
+    if expressions is not None and not isinstance(expressions, Expressions):
+        expressions = read_expressions(Path(expressions))
     warnings: list[str] = []
     if layout == "per-expression":
         if expressions is None:
@@ -176,18 +207,24 @@ def plan_evaluation(
                 "the per-expression layout needs the expressions file that maps each expression to its object",
                 path=pred_dir, fix="pass --expressions path/to/meta_expressions.json",
             )
-        jobs = _plan_per_expression(pred_dir, gt_dir, Path(expressions), allow_missing, warnings,
+        jobs = _plan_per_expression(pred_dir, gt_dir, expressions, allow_missing, warnings,
                                     Path(boxes) if boxes is not None else None)
-        return EvaluationPlan(layout, (SINGLE_SET,), jobs, warnings)
+        return EvaluationPlan(layout, (SINGLE_SET,), jobs, protocols, warnings)
     set_roots = {SINGLE_SET: pred_dir} if layout == "davis" else _refdavis_sets(pred_dir, warnings)
     gt_videos = _gt_videos(gt_dir, _subdirs(gt_dir))
     set_boxes = None
     if boxes is not None:
-        set_boxes = _set_boxes(Path(boxes), Path(expressions), gt_videos, allow_missing, warnings)
+        set_boxes = _set_boxes(Path(boxes), expressions, gt_videos, allow_missing, warnings)
+    scored = _scored_frames(protocols)
     jobs = []
     for video, (gt_paths, shape) in gt_videos.items():
+        if len(gt_paths[scored]) == 0:
+            raise GroPromptError(
+                f"the semi-supervised task scores all ground-truth frames but the first and the last; this video "
+                f"has {len(gt_paths)}", video=video, path=gt_dir / video,
+                fix="score it with --protocol assignment or strict, or leave the video out")
         predictions = tuple(
-            Prediction(name, _prediction_paths(root / video, gt_paths, shape, allow_missing, video=video),
+            Prediction(name, _prediction_paths(root / video, gt_paths[scored], shape, allow_missing, video=video),
                        object_boxes=set_boxes[video][k] if set_boxes is not None else None)
             for k, (name, root) in enumerate(set_roots.items())
         )
@@ -195,7 +232,29 @@ def plan_evaluation(
     for root in set_roots.values():
         warnings += [f"prediction video {root / video} has no ground truth in {gt_dir}; ignored"
                      for video in _subdirs(root) if video not in gt_videos]
-    return EvaluationPlan(layout, tuple(set_roots), jobs, warnings)
+    return EvaluationPlan(layout, tuple(set_roots), jobs, protocols, warnings)
+
+
+def _scored_frames(protocols: tuple[str, ...]) -> slice:
+    """The ground-truth frames a prediction is read and scored on: the official semi-supervised task leaves out the
+    first (whose masks are the method's input) and the last; the other protocols score every frame."""
+    return slice(1, -1) if protocols == ("semi-supervised",) else slice(None)
+
+
+def layout_protocols(layout: str, requested: str | None) -> tuple[str, ...]:
+    """The protocols a layout is scored under: per-expression has its own one; label maps take ``requested``
+    (``both`` or None: assignment and strict)."""
+    if layout == "per-expression":
+        if requested not in (None, "both"):
+            raise GroPromptError(
+                f"--protocol {requested} applies to whole-video label maps; the per-expression layout scores each "
+                "expression against its own object", fix="leave --protocol out for per-expression predictions")
+        return ("expression",)
+    if requested in (None, "both"):
+        return ("assignment", "strict")
+    if requested not in PROTOCOLS:
+        raise GroPromptError(f"unknown protocol {requested!r}", fix=f"use one of: both, {', '.join(PROTOCOLS)}")
+    return (requested,)
 
 
 def refuse_infer_output(pred_dir: Path) -> None:
@@ -301,35 +360,22 @@ def check_label_png(path: Path, shape: tuple[int, int] | None = None, *, video: 
     return height, width
 
 
-def read_expressions(path: Path) -> dict[str, dict[str, ExpressionTarget]]:
-    """Read ``meta_expressions.json`` as ``{video: {exp_id: ExpressionTarget}}``; a named error if malformed.
+def read_expressions(path: Path) -> Expressions:
+    """Read a lone ``meta_expressions.json`` (the low-level ``--expressions`` form, where no dataset reader
+    applies) with the Ref-YouTube-VOS reader's parser; every entry needs its ``obj_id``, an object label
+    (1..254)."""
+    from groprompt.data.refytvos import read_meta_expressions
 
-    An entry's optional ``kind`` (SynRVOS's own key, absent from the real datasets) must be a string.
-    """
     if not path.is_file():
         raise GroPromptError("expressions file is missing", path=path,
                              fix="pass --expressions with the meta_expressions.json of the evaluated split")
-    try:
-        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        result = {
-            str(video): {str(exp_id): ExpressionTarget(int(entry["obj_id"]), entry.get("kind"))
-                         for exp_id, entry in info["expressions"].items()}
-            for video, info in videos.items()
-        }
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise GroPromptError(
-            f"expressions file is malformed ({type(error).__name__}: {error})", path=path,
-            fix='expected {"videos": {<video>: {"expressions": {<exp_id>: {"exp": ..., "obj_id": <id>}}}}}',
-        ) from None
-    for video, table in result.items():
-        for exp_id, target in table.items():
-            if not 0 < target.obj_id < VOID_LABEL:
-                raise GroPromptError(f"obj_id {target.obj_id} is not an object label (1..254)", video=video,
-                                     expression=exp_id, path=path, fix="correct the expressions file")
-            if target.kind is not None and not isinstance(target.kind, str):
-                raise GroPromptError(f"kind {target.kind!r} is not a string", video=video, expression=exp_id,
-                                     path=path, fix="correct the expressions file")
-    return result
+    result = read_meta_expressions(path, dataset="expressions file", with_truth=True)
+    for video, expressions in result.items():
+        for expression in expressions:
+            if not 0 < expression.obj_id < VOID_LABEL:
+                raise GroPromptError(f"obj_id {expression.obj_id} is not an object label (1..254)", video=video,
+                                     expression=expression.exp_id, path=path, fix="correct the expressions file")
+    return Expressions(path, result)
 
 
 def _video_boxes(boxes_dir: Path, video: str, allow_missing: bool) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -366,61 +412,64 @@ def _aligned_boxes(found: tuple[list[str], np.ndarray] | None, gt_paths: Sequenc
 
 
 def _set_boxes(
-    boxes_dir: Path, expressions: Path, gt_videos: Mapping[str, tuple[tuple[Path, ...], tuple[int, int]]],
+    boxes_dir: Path, expressions: Expressions, gt_videos: Mapping[str, tuple[tuple[Path, ...], tuple[int, int]]],
     allow_missing: bool, warnings: list[str],
 ) -> dict[str, list[dict[int, tuple[str, np.ndarray]]]]:
     """Per ground-truth video, per Ref-DAVIS17 expression set, ``obj_id -> (exp_id, aligned boxes)``."""
     from groprompt.data.refdavis import EXPRESSION_SETS, expression_sets
 
-    table = read_expressions(expressions)
     result = {}
     for video, (gt_paths, _) in gt_videos.items():
         sets: list[dict[int, tuple[str, np.ndarray]]] = [{} for _ in EXPRESSION_SETS]
-        if video not in table:
-            warnings.append(f"ground-truth video {video} has no expressions in {expressions}; its Box is empty")
+        if video not in expressions.videos:
+            warnings.append(f"ground-truth video {video} has no expressions in {expressions.path}; its Box is empty")
             result[video] = sets
             continue
         video_boxes = _video_boxes(boxes_dir, video, allow_missing)
-        targets = table[video]
-        numbers = expression_sets([t.obj_id for t in targets.values()], video=video, path=expressions)
-        for (exp_id, target), k in zip(targets.items(), numbers, strict=True):
-            sets[k][target.obj_id] = (exp_id, _aligned_boxes(
-                video_boxes.get(exp_id), gt_paths, allow_missing, video=video, expression=exp_id,
-                path=boxes_dir / f"{video}.csv"))
+        targets = expressions.videos[video]
+        numbers = [e.expression_set for e in targets]
+        if None in numbers:  # a lone expressions file: number them as the Ref-DAVIS17 reader does
+            numbers = expression_sets([e.obj_id for e in targets], video=video, path=expressions.path)
+        for expression, k in zip(targets, numbers, strict=True):
+            sets[k][expression.obj_id] = (expression.exp_id, _aligned_boxes(
+                video_boxes.get(expression.exp_id), gt_paths, allow_missing, video=video,
+                expression=expression.exp_id, path=boxes_dir / f"{video}.csv"))
         result[video] = sets
     return result
 
 
 def _plan_per_expression(
-    pred_dir: Path, gt_dir: Path, expressions: Path, allow_missing: bool, warnings: list[str],
+    pred_dir: Path, gt_dir: Path, expressions: Expressions, allow_missing: bool, warnings: list[str],
     boxes_dir: Path | None = None,
 ) -> list[VideoJob]:
-    table = read_expressions(expressions)
+    table = expressions.videos
     for video in table:
         if not (gt_dir / video).is_dir():
             raise GroPromptError("a video of the expressions file has no ground-truth folder", video=video,
                                  path=gt_dir / video,
                                  fix="pass the Annotations folder and meta_expressions.json of the same split")
     gt_videos = _gt_videos(gt_dir, sorted(table))
-    warnings += [f"ground-truth video {gt_dir / video} has no expressions in {expressions}; not evaluated"
+    warnings += [f"ground-truth video {gt_dir / video} has no expressions in {expressions.path}; not evaluated"
                  for video in _subdirs(gt_dir) if video not in table]
     jobs = []
     for video, (gt_paths, shape) in gt_videos.items():
         video_boxes = _video_boxes(boxes_dir, video, allow_missing) if boxes_dir is not None else None
         predictions = []
-        for exp_id, target in table[video].items():
+        for expression in table[video]:
+            exp_id = expression.exp_id
             paths = _prediction_paths(pred_dir / video / exp_id, gt_paths, shape, allow_missing, video=video,
                                       expression=exp_id)
             boxes = None
             if video_boxes is not None:
                 boxes = _aligned_boxes(video_boxes.get(exp_id), gt_paths, allow_missing, video=video,
                                        expression=exp_id, path=boxes_dir / f"{video}.csv")
-            predictions.append(Prediction(SINGLE_SET, paths, expression=exp_id, obj_id=target.obj_id,
-                                          kind=target.kind, boxes=boxes))
+            predictions.append(Prediction(SINGLE_SET, paths, expression=exp_id, obj_id=expression.obj_id,
+                                          kind=expression.kind, boxes=boxes))
         jobs.append(VideoJob(video, gt_paths, shape, tuple(predictions)))
+        known = {expression.exp_id for expression in table[video]}
         warnings += [f"prediction folder {pred_dir / video / name} is not an expression of {video}; ignored"
-                     for name in _subdirs(pred_dir / video) if name not in table[video]]
-    warnings += [f"prediction video {pred_dir / video} is not in {expressions}; ignored"
+                     for name in _subdirs(pred_dir / video) if name not in known]
+    warnings += [f"prediction video {pred_dir / video} is not in {expressions.path}; ignored"
                  for video in _subdirs(pred_dir) if video not in table]
     return jobs
 

@@ -9,18 +9,18 @@ from the dataset's reader (:data:`groprompt.data.KINDS`), so any kind with annot
 Planning reads each annotated ground-truth frame once, to learn which objects it holds (the
 :class:`~groprompt.data.model.AnnotationSource` interface only gives masks), and checks every needed prediction PNG
 from its header (:func:`~groprompt.evaluation.layouts.check_label_png`): no prediction pixel is decoded and every
-problem is raised before scoring starts. Scoring runs one job per video in a process pool.
+problem is raised before scoring starts. Scoring runs one job per video (:mod:`~groprompt.evaluation.pipeline`).
 
-Outputs: :func:`per_sample_table` (one row per sample, :data:`PER_SAMPLE_COLUMNS`) and :func:`summary_table` (one
-row: the counts and :func:`~groprompt.metrics.referring_segmentation_scores`, ×100, under its names, which is how
-the tables read a one-row ``summary.csv``).
+Outputs: :func:`per_sample_table` (one row per sample, :data:`PER_SAMPLE_COLUMNS`) and :func:`sample_summary_table`
+(one row: the counts and :func:`~groprompt.metrics.referring_segmentation_scores`, ×100, under its names, which is
+how the tables read a one-row ``summary.csv``).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, Video
 from groprompt.errors import GroPromptError
 from groprompt.evaluation.layouts import check_label_png, refuse_infer_output
-from groprompt.evaluation.runner import score_jobs
+from groprompt.evaluation.pipeline import printable
 from groprompt.masks import read_label_png
 from groprompt.metrics.referring import (
     SMOOTHING,
@@ -74,12 +74,29 @@ class ReferringJob:
 
 @dataclass
 class ReferringPlan:
-    """A validated evaluation: one job per video that has samples, and warnings to show."""
+    """A validated evaluation (a :class:`~groprompt.evaluation.pipeline.Plan`): one job per video that has
+    samples, and warnings to show."""
 
     dataset: str
     split: str
     jobs: list[ReferringJob]
     warnings: list[str] = field(default_factory=list)
+
+    def scorer(self) -> Callable[[ReferringJob], list[dict]]:
+        return score_job
+
+    def tables(self, rows: list[dict]) -> dict[str, pd.DataFrame]:
+        per_sample = per_sample_table(rows)
+        return {PER_SAMPLE_FILE: per_sample, "summary.csv": sample_summary_table(per_sample)}
+
+    def report(self, tables: dict[str, pd.DataFrame]) -> list[str]:
+        lines = [f"layout referring: {self.dataset} {self.split}, {len(self.jobs)} videos, {self.samples} samples; "
+                 "P@K, overall and mean IoU x100",
+                 printable(tables["summary.csv"])]
+        if self.missing:
+            lines.append(f"{self.missing} of {self.samples} prediction frames were missing and scored as empty "
+                         "masks (--allow-missing)")
+        return lines
 
     @property
     def samples(self) -> int:
@@ -187,18 +204,12 @@ def score_job(job: ReferringJob) -> list[dict]:
     return rows
 
 
-def score_referring(plan: ReferringPlan, workers: int = 1) -> pd.DataFrame:
-    """Score every job of ``plan`` with ``workers`` processes (1: in this process); the per-sample table, in plan
-    order. A :class:`GroPromptError` raised while scoring cancels the remaining videos and propagates."""
-    return per_sample_table(score_jobs(score_job, plan.jobs, workers))
-
-
 def per_sample_table(rows: Sequence[dict]) -> pd.DataFrame:
     """The per-sample rows as a DataFrame with columns :data:`PER_SAMPLE_COLUMNS`."""
     return pd.DataFrame(list(rows), columns=list(PER_SAMPLE_COLUMNS))
 
 
-def summary_table(per_sample: pd.DataFrame) -> pd.DataFrame:
+def sample_summary_table(per_sample: pd.DataFrame) -> pd.DataFrame:
     """One row: ``samples``, ``missing_frames``, then P@0.5 .. P@0.9, overall IoU and mean IoU (×100)."""
     scores = referring_segmentation_scores(per_sample["intersection"].to_numpy(), per_sample["union"].to_numpy())
     counts = {"samples": len(per_sample), "missing_frames": int(per_sample["missing"].sum())}

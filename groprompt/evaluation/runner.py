@@ -1,28 +1,32 @@
-"""Score a validated :class:`~groprompt.evaluation.layouts.EvaluationPlan`: read masks, apply the protocols.
+"""Score one video of a J&F :class:`~groprompt.evaluation.layouts.EvaluationPlan`: read masks, apply the protocols.
 
-One job per video (its ground truth is decoded once and shared by every expression set and expression), run in a
-process pool with a progress bar. The result is one row per (set, protocol, video, object or expression) with the
-per-object statistics of docs/method_spec.md §8, values in ``[0, 1]``; per expression also its kind (where the
-expressions file gives kinds) and its box IoU (where predicted boxes were given).
+Its ground truth is decoded once and shared by every expression set and expression. The result is one row per
+(set, protocol, video, object or expression) with the per-object statistics of docs/method_spec.md §8, values in
+``[0, 1]``; per expression also its kind (where the expressions file gives kinds) and its box IoU (where predicted
+boxes were given). :mod:`~groprompt.evaluation.pipeline` runs it over the videos.
 """
 
 from __future__ import annotations
 
-import functools
-import signal
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from groprompt.errors import GroPromptError
-from groprompt.evaluation.layouts import EvaluationPlan, Prediction, VideoJob
-from groprompt.evaluation.protocols import ObjectScore, VideoTruth, score_expression, score_label_maps
+from groprompt.evaluation.protocols import (
+    ObjectScore,
+    ProposalError,
+    VideoTruth,
+    score_expression,
+    score_label_maps,
+)
 from groprompt.masks import read_label_png
 from groprompt.metrics import expression_box_iou, object_statistics
+
+if TYPE_CHECKING:  # layouts imports this module to score its plans
+    from groprompt.evaluation.layouts import Prediction, VideoJob
 
 ROW_COLUMNS = (
     "set", "protocol", "video", "object_id", "expression", "pred_id", "frames", "missing_frames",
@@ -49,14 +53,20 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
     """Score every prediction of one video; rows as in :data:`ROW_COLUMNS` (plus :data:`OPTIONAL_COLUMNS`).
 
     Raises:
-        GroPromptError: an expression refers to an object that no ground-truth frame of the video contains.
+        GroPromptError: an expression refers to an object that no ground-truth frame of the video contains; a
+            prediction id the protocol refuses (named with the first file holding it).
     """
     truth = VideoTruth.from_labels(read_stack(job.gt_paths, job.shape))
     rows = []
     for prediction in job.predictions:
         labels = read_stack(prediction.paths, job.shape)
         if prediction.expression is None:
-            for protocol, scores in score_label_maps(labels, truth, protocols).items():
+            try:
+                scored = score_label_maps(labels, truth, protocols)
+            except ProposalError as error:
+                raise GroPromptError(error.problem, video=job.video, path=prediction.paths[error.frame_index],
+                                     fix=error.fix) from None
+            for protocol, scores in scored.items():
                 rows += [_with_set_box(_row(job.video, prediction, protocol, score), prediction, truth)
                          for score in scores]
             continue
@@ -72,7 +82,7 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
         if prediction.kind is not None:
             row["kind"] = prediction.kind
         if prediction.boxes is not None:
-            row["Box"] = expression_box_iou(prediction.boxes, truth.boxes(truth.ids.index(prediction.obj_id)))
+            row["Box"] = expression_box_iou(prediction.boxes, truth.boxes(prediction.obj_id))
         rows.append(row)
     return rows
 
@@ -87,7 +97,7 @@ def _with_set_box(row: dict, prediction: Prediction, truth: VideoTruth) -> dict:
         return row | {"Box": np.nan}
     exp_id, boxes = found
     return row | {"expression": exp_id,
-                  "Box": expression_box_iou(boxes, truth.boxes(truth.ids.index(row["object_id"])))}
+                  "Box": expression_box_iou(boxes, truth.boxes(row["object_id"]))}
 
 
 def _row(video: str, prediction: Prediction, protocol: str, score: ObjectScore) -> dict:
@@ -105,38 +115,3 @@ def _row(video: str, prediction: Prediction, protocol: str, score: ObjectScore) 
         "J-Mean": j.mean, "J-Recall": j.recall, "J-Decay": j.decay,
         "F-Mean": f.mean, "F-Recall": f.recall, "F-Decay": f.decay,
     }
-
-
-def score_plan(plan: EvaluationPlan, protocols: tuple[str, ...], workers: int = 1) -> list[dict]:
-    """Score every video of ``plan`` with ``workers`` processes (1: in this process); rows in plan order."""
-    return score_jobs(functools.partial(score_video, protocols=protocols), plan.jobs, workers)
-
-
-def score_jobs(score: Callable[[Any], list[dict]], jobs: Sequence[Any], workers: int = 1) -> list[dict]:
-    """``score`` each job (one video) with ``workers`` processes (1: in this process), with a progress bar; the
-    rows of all jobs, in job order. A :class:`GroPromptError` raised while scoring cancels the remaining jobs and
-    propagates."""
-    results: list[list[dict]] = [[] for _ in jobs]
-    with tqdm(total=len(jobs), desc="evaluate", unit="video", disable=None) as progress:
-        if workers <= 1 or len(jobs) <= 1:
-            for index, job in enumerate(jobs):
-                results[index] = score(job)
-                progress.update()
-        else:
-            workers = min(workers, len(jobs))
-            with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts) as pool:
-                futures = {pool.submit(score, job): index for index, job in enumerate(jobs)}
-                try:
-                    for future in as_completed(futures):
-                        results[futures[future]] = future.result()
-                        progress.update()
-                except BaseException:
-                    pool.shutdown(cancel_futures=True)
-                    raise
-    return [row for rows in results for row in rows]
-
-
-def _ignore_interrupts() -> None:
-    """In a scoring worker: leave Ctrl-C to the main process, which stops the pool (one message, not one
-    traceback per worker)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,4 +1,4 @@
-"""Tables of an evaluation: per-object rows, the global summary and the summary by expression kind (§8).
+"""Tables of a J&F evaluation: per-object rows, the set summary and the summary by expression kind (§8).
 
 ``per_object.csv`` holds one row per (set, protocol, video, object or expression), values in ``[0, 1]``, with the
 columns ``kind`` and ``Box`` where the evaluation has them (:data:`~groprompt.evaluation.runner.OPTIONAL_COLUMNS`).
@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from groprompt.evaluation.layouts import EvaluationPlan
+from groprompt.evaluation.pipeline import printable
 from groprompt.evaluation.runner import OPTIONAL_COLUMNS, ROW_COLUMNS
 from groprompt.metrics import SUMMARY_COLUMNS as MEASURES
 from groprompt.metrics import ObjectStatistics, summarize_objects
+
+if TYPE_CHECKING:  # layouts imports this module to tabulate its plans
+    from groprompt.evaluation.layouts import EvaluationPlan
 
 MEAN_SET = "mean"
 BOX = "Box"
@@ -30,6 +34,31 @@ SUMMARY_COLUMNS = ("set", "protocol", *COUNTS, *MEASURES)
 """Columns of ``summary.csv`` (followed by ``Box`` where boxes were scored)."""
 KIND_COLUMNS = ("kind", "protocol", "expressions", *MEASURES)
 """Columns of ``summary_by_kind.csv`` (followed by ``Box`` where boxes were scored)."""
+
+
+def jf_tables(plan: EvaluationPlan, rows: Sequence[dict]) -> dict[str, pd.DataFrame]:
+    """``per_object.csv``, ``summary.csv`` and, where expressions have kinds, ``summary_by_kind.csv``."""
+    per_object = per_object_table(rows)
+    tables = {"per_object.csv": per_object, "summary.csv": set_summary_table(per_object, plan)}
+    by_kind = kind_summary_table(per_object)
+    if by_kind is not None:
+        tables["summary_by_kind.csv"] = by_kind
+    return tables
+
+
+def jf_report(plan: EvaluationPlan, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """What ``groprompt evaluate`` prints of :func:`jf_tables`: the summary, the missing frames, the kinds."""
+    table = tables["summary.csv"]
+    lines = [f"layout {plan.layout}: {len(plan.jobs)} videos, {len(plan.sets)} expression set(s); J, F, J&F x100",
+             printable(table)]
+    mean = table[table["set"] == MEAN_SET].iloc[0]
+    if mean["missing_frames"]:
+        lines.append(f"{int(mean['missing_frames'])} of {int(mean['frames'])} prediction frames were missing and "
+                     "scored as empty masks (--allow-missing)")
+    if "summary_by_kind.csv" in tables:
+        lines += ["by expression kind:",
+                  printable(tables["summary_by_kind.csv"])]
+    return lines
 
 
 def per_object_table(rows: Sequence[dict]) -> pd.DataFrame:
@@ -54,15 +83,15 @@ def _measures(part: pd.DataFrame, with_box: bool) -> dict[str, float]:
     return record
 
 
-def summary_table(per_object: pd.DataFrame, plan: EvaluationPlan, protocols: Sequence[str]) -> pd.DataFrame:
-    """The summary ×100 per (set, protocol), then one ``mean`` row per protocol (mean over sets).
+def set_summary_table(per_object: pd.DataFrame, plan: EvaluationPlan) -> pd.DataFrame:
+    """The summary ×100 per (set, protocol of the plan), then one ``mean`` row per protocol (mean over sets).
 
     A set with no object (ground truth without objects) has nan measures.
     """
     with_box = BOX in per_object.columns
     measures = [*MEASURES, BOX] if with_box else list(MEASURES)
     records = []
-    for protocol in protocols:
+    for protocol in plan.protocols:
         set_records = []
         for set_name in plan.sets:
             part = per_object[(per_object["set"] == set_name) & (per_object["protocol"] == protocol)]

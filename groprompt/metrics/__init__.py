@@ -1,7 +1,9 @@
 """Metrics on masks and boxes read from disk (docs/method_spec.md §8); they know nothing of models.
 
 * :func:`region_similarity` (J) and :func:`boundary_measure` (F): DAVIS per-frame measures, bit-identical to the
-  official DAVIS-2017 evaluation.
+  official DAVIS-2017 evaluation; for every (prediction, object) pair of a video at once, the same numbers come
+  from :func:`~groprompt.metrics.region.pair_region_similarity` (one joint label histogram per frame) and
+  :class:`~groprompt.metrics.boundary.BoundaryScan` (each mask's boundary taken once).
 * :func:`object_statistics` and :func:`summarize_objects`: per-object mean / recall / decay and the global
   J, F, J&F summary ×100.
 * :func:`box_iou`, :func:`expression_box_iou`, :func:`mean_box_iou`: Table 6 "Box".
