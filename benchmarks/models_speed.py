@@ -1,7 +1,7 @@
 """Speed of the harness's models: one function per measurement, printed as a table.
 
     python benchmarks/models_speed.py                       # CPU, fp32, includes one full-size ViT-B embedding
-    python benchmarks/models_speed.py --device cuda --dtype bf16
+    python benchmarks/models_speed.py --device cuda --precision bf16
     python benchmarks/models_speed.py --skip-full           # tiny models only (seconds)
 
 Weights are random: speed does not depend on their values. Each measurement warms up once, then times whole calls
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from groprompt.precision import PRECISIONS, forward_precision
 from groprompt.prompting import build_prompter
 from groprompt.segmentation import Segmentor, build_sam
 
@@ -35,7 +36,7 @@ class Measurement:
 @dataclass(frozen=True)
 class Setting:
     device: torch.device
-    dtype: str
+    precision: str
     frame_size: int
     repeats: int
 
@@ -65,7 +66,7 @@ def _frames(count: int, size: int) -> np.ndarray:
 
 def tiny_segmentor_embed(setting: Setting, frames: int = 64, batch_size: int = 16) -> list[Measurement]:
     """Frames/s of the tiny SAM's image encoder (resize + normalise + encode), bypassing the cache."""
-    segmentor = Segmentor(build_sam("tiny"), device=setting.device, dtype=setting.dtype, batch_size=batch_size)
+    segmentor = Segmentor(build_sam("tiny"), device=setting.device, precision=setting.precision, batch_size=batch_size)
     batch = _frames(frames, setting.frame_size)
     seconds = _seconds_per_call(lambda: segmentor.embed(batch), setting)
     return [Measurement("tiny SAM embed", frames / seconds, "frames/s",
@@ -74,7 +75,7 @@ def tiny_segmentor_embed(setting: Setting, frames: int = 64, batch_size: int = 1
 
 def tiny_segmentor_segment(setting: Setting, frames: int = 32, boxes_per_frame: int = 4) -> list[Measurement]:
     """Boxes/s of the tiny SAM's mask decoding (prompt encoder + decoder + upsampling to the frame + threshold)."""
-    segmentor = Segmentor(build_sam("tiny"), device=setting.device, dtype=setting.dtype)
+    segmentor = Segmentor(build_sam("tiny"), device=setting.device, precision=setting.precision)
     size = setting.frame_size
     embeddings = segmentor.embed(_frames(frames, size))
     corners = np.random.default_rng(1).uniform(0, size, (frames, boxes_per_frame, 2, 2))
@@ -93,7 +94,7 @@ def full_segmentor_embed(setting: Setting, variant: str = "vit_b") -> list[Measu
     """Seconds for one full-size SAM image embedding of a 1024x1024 frame, and peak resident memory."""
     with setting.device:
         sam = build_sam(variant)
-    segmentor = Segmentor(sam, device=setting.device, dtype=setting.dtype, batch_size=1)
+    segmentor = Segmentor(sam, device=setting.device, precision=setting.precision, batch_size=1)
     frame = _frames(1, 1024)
     seconds = _seconds_per_call(lambda: segmentor.embed(frame), dataclasses.replace(setting, repeats=1))
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -112,10 +113,8 @@ def tiny_prompter(setting: Setting, frames: int = 32, batch_size: int = 16) -> l
     """Frames/s of the tiny Grounding DINO prompter's top-1 box per frame (preprocess + forward + top-1)."""
     prompter = build_prompter("tiny").to(setting.device)
     batch = _frames(frames, setting.frame_size)
-    autocast = torch.autocast(setting.device.type, dtype=torch.bfloat16, enabled=setting.dtype == "bf16")
-
     def predict() -> None:
-        with autocast:
+        with forward_precision(setting.precision, setting.device):
             prompter.predict_boxes(batch, "the small red circle on the left", batch_size=batch_size)
 
     seconds = _seconds_per_call(predict, setting)
@@ -130,8 +129,8 @@ FULL: list[Callable[[Setting], list[Measurement]]] = [full_segmentor_embed]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
-                        help="bf16: autocast for the image encoder and mask decoder")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="as groprompt infer --precision: tf32 matrix products, or bf16 autocast")
     parser.add_argument("--skip-full", action="store_true",
                         help="skip the full-size models (ViT-B: ~16 s a frame on 2 CPU cores)")
     parser.add_argument("--frame-size", type=int, default=96, help="side of the tiny models' frames (SynRVOS: 96)")
@@ -140,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible")
     torch.manual_seed(0)
-    setting = Setting(torch.device(args.device), args.dtype, args.frame_size, args.repeats)
+    setting = Setting(torch.device(args.device), args.precision, args.frame_size, args.repeats)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# models_speed: {where}, {args.dtype}, torch {torch.__version__}")
+    print(f"# models_speed: {where}, {args.precision}, torch {torch.__version__}")
     print(f"{'measurement':<34} {'value':>10}  {'unit':<9} note")
     for benchmark in TINY + ([] if args.skip_full else FULL):
         for m in benchmark(setting):

@@ -2,25 +2,26 @@
 
     python benchmarks/training_speed.py                                   # tiny stand-ins, CPU, 96x96 frames
     python benchmarks/training_speed.py --size paper --device cuda        # Swin-B + BERT-base + SAM ViT-H
+    python benchmarks/training_speed.py --size paper --device cuda --precision bf16
 
 Both variants run the real training step (:class:`groprompt.training.Trainer`: prompter forward(s), L_box,
 TextCon through SAM's prompt encoder, ModalCon over SAM image embeddings, backward, clipping, AdamW) on synthetic
 clips: random frames, random boxes, two objects a video with one expression each, so every clip has a negative
 sentence and pays the full contrastive cost. Weights are random (speed does not depend on their values); the
-``paper`` size uses the MiniLM tokenizer, whose vocabulary is BERT-base-uncased's.
+``paper`` size uses a BERT-base-uncased tokenizer (``full_size.py``: the MiniLM package's vocabulary, or a generated
+one where the package is not installed). ``--precision`` is ``groprompt train``'s (bf16: autocast forward passes,
+float32 weights and optimiser state).
 
 Each variant runs in a fresh process, so one's peak memory is not the other's. Memory: on CUDA the peak of
-``torch.cuda.max_memory_allocated`` over the timed steps; on the CPU the process's peak resident set size
-(``getrusage``), after setup and at the end (it includes the Python interpreter, libraries and models). SAM image
-embeddings are computed for every clip (``--warm-cache`` reuses them, as a shared embedding cache does after the
-first epoch).
+``torch.cuda.max_memory_allocated`` over the timed steps; on the CPU the process's own peak resident set size, after
+setup and at the end (it includes the Python interpreter, libraries and models). SAM image embeddings are computed
+for every clip (``--warm-cache`` reuses them, as a shared embedding cache does after the first epoch).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Setting:
     steps: int
     threads: int | None
     warm_cache: bool
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -80,20 +82,29 @@ def _synthetic_videos(frame: tuple[int, int], num_frames: int, seed: int) -> lis
 
 def _models(setting: Setting, device, with_sam: bool):
     """The prompter, and SAM only where the variant uses it (L_box-only training never loads it)."""
+    import tempfile
+
     from groprompt.prompting import build_prompter
-    from groprompt.prompting.config import minilm_dir
     from groprompt.segmentation import EmbeddingCache, Segmentor, build_sam
 
     prompter_size, sam_variant, _ = SIZES[setting.size]
-    prompter = build_prompter(prompter_size, tokenizer_dir=None if prompter_size == "tiny" else minilm_dir())
+    if prompter_size == "tiny":  # its text backbone and tokenizer are the MiniLM package's
+        prompter = build_prompter(prompter_size)
+    else:
+        from full_size import bert_tokenizer
+
+        with tempfile.TemporaryDirectory() as folder:
+            prompter = build_prompter(prompter_size, tokenizer_dir=bert_tokenizer(Path(folder))[0])
     if not with_sam:
         return prompter, None
     cache = EmbeddingCache(memory_frames=1024 if setting.warm_cache else 0)
-    return prompter, Segmentor(build_sam(sam_variant), device=device, cache=cache)
+    return prompter, Segmentor(build_sam(sam_variant), device=device, cache=cache, precision=setting.precision)
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    from groprompt.reporting.run_stats import peak_rss_mb
+
+    return peak_rss_mb()[0]  # this process's own peak (getrusage's would hold the parent's: see there)
 
 
 def run_variant(variant: str, setting: Setting) -> Result:
@@ -111,7 +122,7 @@ def run_variant(variant: str, setting: Setting) -> Result:
     sampler = ClipSampler(_synthetic_videos(setting.frame, 2 * setting.clip_length, seed=0), config.clip_length,
                           config.seed)
     prompter, segmentor = _models(setting, device, with_sam=config.contrastive)
-    trainer = Trainer.build(config, prompter, segmentor, DistributedContext(device=device))
+    trainer = Trainer.build(config, prompter, segmentor, DistributedContext(device=device), setting.precision)
     batches = (sampler.batch(epoch, step, 0, 1, 1) for epoch in range(10**6) for step in range(len(sampler.pairs)))
 
     def synchronise() -> None:
@@ -147,10 +158,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--warm-cache", action="store_true", help="reuse SAM embeddings across steps")
+    parser.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                        help="of the forward passes, as groprompt train --precision (default: %(default)s)")
     args = parser.parse_args()
     setting = Setting(args.size, args.device, tuple(args.frame or SIZES[args.size][2]), args.clip_length,
-                      args.warmup, args.steps, args.threads, args.warm_cache)
-    print(f"GroPrompt training step, {setting.size} models, {setting.device}, frames {setting.frame[0]}x"
+                      args.warmup, args.steps, args.threads, args.warm_cache, args.precision)
+    print(f"GroPrompt training step, {setting.size} models, {setting.precision}, {setting.device}, frames "
+          f"{setting.frame[0]}x"
           f"{setting.frame[1]}, T={setting.clip_length}, 1 clip/step, {setting.steps} timed steps after "
           f"{setting.warmup} warm-up, SAM embeddings {'cached' if setting.warm_cache else 'computed every step'}")
     results = []

@@ -2,9 +2,10 @@
 ``groprompt train``'s epoch checkpoints) so that a rerun continues an output folder only if its inputs are the same.
 
 * :func:`path_digest`: a checkpoint file, or a folder (a Hugging Face checkpoint, a tokenizer), by the bytes of
-  its files. A 2.5 GB SAM ViT-H file takes about two seconds; sizes and modification times play no part, so a
-  file copied, touched or restored from a backup keeps its digest, and a file rewritten with other weights in the
-  same second and size does not.
+  its files: a file copied, touched or restored from a backup keeps its digest, and a file rewritten with other
+  weights in the same second and size does not. Reading a 2.4 GB SAM ViT-H file takes seconds, which every start
+  of a step would pay, so the digest of a file of at least :data:`MEMO_MIN_BYTES` is remembered (:func:`file_digest`)
+  and read again only when the file's status changes.
 * :func:`dataset_digest`: a split as its reader sees it (video and frame names, frame sizes, object ids, every
   expression's id, text and object) plus the bytes of the dataset's metadata files (``.json``, ``.txt``,
   ``.csv``, ``.yaml`` up to three folders deep: meta.json, meta_expressions.json, synrvos.json, A2D's and JHMDB's
@@ -15,33 +16,62 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 
 from groprompt.data.model import Dataset
+from groprompt.files import atomic_write_text
 
 _METADATA_SUFFIXES = (".json", ".txt", ".csv", ".yaml", ".yml")
 _METADATA_DEPTH = 3
 """Folder levels searched for metadata files: the root, its sub-folders, and theirs (meta_expressions/<split>/)."""
 _BLOCK = 1 << 20
+MEMO_MIN_BYTES = 64 << 20
+"""Files from this size on have their digest remembered; reading a smaller one costs less than the memo."""
+MEMO_ENV = "GROPROMPT_DIGEST_MEMO"
+"""Environment variable naming the memo file (default ``$XDG_CACHE_HOME/groprompt/file-digests.json``, with
+``~/.cache`` for an unset ``XDG_CACHE_HOME``)."""
+_MEMO_FORMAT = "groprompt-file-digests/1"
 
 
 def path_digest(path: str | Path) -> str:
-    """A 32-hex-digit blake2b digest of a file's bytes, or of a folder's files (relative names and bytes, in
-    sorted order, recursively); ``"missing"`` for a path that does not exist."""
+    """A 32-hex-digit blake2b digest of a file (:func:`file_digest`), or of a folder's files (their relative names
+    and digests, in sorted order, recursively); ``"missing"`` for a path that does not exist."""
     path = Path(path)
-    digest = hashlib.blake2b(digest_size=16)
     if path.is_file():
-        _update_with_file(digest, path)
-    elif path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{file.relative_to(path).as_posix()}\0".encode())
-            _update_with_file(digest, file)
-    else:
+        return file_digest(path)
+    if not path.is_dir():
         return "missing"
+    digest = hashlib.blake2b(digest_size=16)
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\0".encode())
     return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """The blake2b digest of a file's bytes, remembered for a file of at least :data:`MEMO_MIN_BYTES`.
+
+    The memo (:data:`MEMO_ENV`) maps a file's resolved path to its digest and status when hashed: size,
+    modification and status-change times (ns), inode and device. The status-change time cannot be set by a user and
+    moves with every write, so a remembered digest is reused only for the very bytes it was computed from; a
+    touched, renamed or copied file is read once more (same digest). A memo that cannot be read or written (a
+    read-only home) only costs the reading.
+    """
+    status = path.stat()
+    if status.st_size < MEMO_MIN_BYTES:
+        return _hash_file(path)
+    key, stamp = str(path.resolve()), _stamp(status)
+    memo = _memo_file()
+    found = _read_memo(memo).get(key)
+    if found is not None and found[:-1] == stamp:
+        return found[-1]
+    digest = _hash_file(path)
+    if _stamp(path.stat()) == stamp:  # a file that changed while it was read is not remembered
+        _remember(memo, key, [*stamp, digest])
+    return digest
 
 
 def dataset_digest(dataset: Dataset) -> str:
@@ -79,3 +109,39 @@ def _update_with_file(digest, path: Path) -> None:
         while block := handle.read(_BLOCK):
             digest.update(block)
         digest.update(b"\0")
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    _update_with_file(digest, path)
+    return digest.hexdigest()
+
+
+def _stamp(status: os.stat_result) -> list[int]:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
+
+
+def _memo_file() -> Path:
+    configured = os.environ.get(MEMO_ENV)
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "groprompt" / "file-digests.json"
+
+
+def _read_memo(memo: Path) -> dict[str, list]:
+    try:
+        content = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    entries = content.get("entries") if isinstance(content, dict) and content.get("format") == _MEMO_FORMAT else None
+    return entries if isinstance(entries, dict) else {}
+
+
+def _remember(memo: Path, key: str, entry: list) -> None:
+    """Add ``entry`` to the memo, dropping entries of files that are gone (re-read first: other processes write it
+    too; one that writes between the read and the rename loses its entry, which is only read again later)."""
+    entries = {name: value for name, value in _read_memo(memo).items() if os.path.exists(name)}
+    entries[key] = entry
+    with contextlib.suppress(OSError):
+        atomic_write_text(memo, json.dumps({"format": _MEMO_FORMAT, "entries": entries}))

@@ -2,8 +2,10 @@
 
 :class:`PrompterMethod` loads a prompter checkpoint (:func:`groprompt.prompting.build_prompter`) and returns, per
 frame and expression, the box of the query of highest confidence, with no score threshold (docs/method_spec.md §1, §7:
-RVOS always has one referent). It is online (§6): a frame's boxes depend on that frame and the sentences only, and
-the expressions of a frame go through the prompter together, ``batch_size`` sentences per forward pass.
+RVOS always has one referent). It is online (§6): a frame's boxes depend on that frame and the sentences only. The
+frame is resized on the prompter's device, its image backbone and input projections run once
+(:meth:`groprompt.prompting.Prompter.encode_images`), and the expressions of the frame go through the text-dependent
+half together, ``batch_size`` sentences per forward pass, in the run's precision (:mod:`groprompt.precision`).
 
 The rows of Table 6 that use a prompter differ only in the checkpoint they load (§7): :class:`GroPrompt` a
 fine-tuned prompter (L_box only, or L_box + L_contra), ``baselines/grounded_sam.py`` the pre-trained grounder
@@ -22,6 +24,7 @@ from groprompt.data.model import Expression, FrameAnnotation
 from groprompt.devices import resolve_device
 from groprompt.errors import GroPromptError
 from groprompt.methods import FrameOutput, Method
+from groprompt.precision import check_precision
 
 if TYPE_CHECKING:
     from transformers import GroundingDinoConfig
@@ -39,15 +42,17 @@ class PrompterMethod(Method):
             frame resize. A folder holding another size is an error.
         tokenizer: folder of the text backbone's tokenizer, if neither the checkpoint folder nor the size has one.
         device: where the prompter runs (``cpu``, ``cuda``, ``cuda:1``).
-        batch_size: sentences (copies of the frame) per forward pass.
+        batch_size: sentences per forward pass of the text-dependent half.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (``groprompt infer --precision`` sets it, for SAM too).
     """
 
     def __init__(self, checkpoint: Path, size: str = "swin-t", tokenizer: Path | None = None, device: str = "cpu",
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, precision: str = "fp32") -> None:
         if batch_size < 1:
             raise GroPromptError(f"method {self.name!r}: batch_size must be >= 1, got {batch_size}",
                                  fix="pass --option batch_size=8 (or any positive number)")
         self.batch_size = batch_size
+        self.precision = check_precision(precision, f"method {self.name!r} option precision")
         self.prompter = load_prompter(checkpoint, size, tokenizer, device)
 
     def predict(self, frame: np.ndarray, index: int, expressions: Sequence[Expression],
@@ -67,23 +72,25 @@ class PrompterMethod(Method):
         import torch
 
         from groprompt.boxes import normalized_cxcywh_to_pixel_xyxy
+        from groprompt.precision import forward_precision
         from groprompt.prompting import preprocess_frames
 
         if not sentences:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         height, width = frame.shape[:2]
         prompter = self.prompter
-        # The frame is preprocessed once and its batch made by broadcasting, not by copying K frames. np.array
-        # copies: frames read by PIL are read-only, which torch.as_tensor warns about.
-        pixels = preprocess_frames(np.array(frame[None]), prompter.shortest_edge, prompter.longest_edge)
-        pixels = pixels.to(prompter.device)
         boxes, scores = [], []
         with torch.inference_mode():
-            for start in range(0, len(sentences), self.batch_size):
-                chunk = list(sentences[start:start + self.batch_size])
-                output = prompter(pixels.expand(len(chunk), -1, -1, -1), chunk)
-                boxes.append(output.top_box.float().cpu())
-                scores.append(output.top_score.float().cpu())
+            # np.require copies a read-only frame (PIL's), which torch.from_numpy would warn about.
+            uploaded = torch.from_numpy(np.require(frame[None], requirements=["C", "W"])).to(prompter.device)
+            pixels = preprocess_frames(uploaded, prompter.shortest_edge, prompter.longest_edge)
+            with forward_precision(self.precision, prompter.device):
+                features = prompter.encode_images(pixels)
+                for start in range(0, len(sentences), self.batch_size):
+                    chunk = list(sentences[start:start + self.batch_size])
+                    output = prompter(features, chunk, frames=[0] * len(chunk))
+                    boxes.append(output.top_box.cpu())
+                    scores.append(output.top_score.cpu())
         pixel_boxes = normalized_cxcywh_to_pixel_xyxy(torch.cat(boxes).numpy(), width, height)
         return pixel_boxes.astype(np.float32), torch.cat(scores).numpy().astype(np.float32)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from groprompt.cli import main
 from groprompt.errors import GroPromptError
-from groprompt.reporting.run_stats import STEP_FORMAT, merge_run_stats, read_stage
+from groprompt.reporting.run_stats import STEP_FORMAT
+from groprompt.reporting.study_stats import merge_run_stats, read_stage
 
 TIME_V = """\
 \tCommand being timed: "python train.py --config a: b"
@@ -22,9 +25,11 @@ TIME_V = """\
 """
 
 
-def infer_stats(path: Path, method: str, split: str, passes: int, distinct: int, memory: int, disk: int) -> Path:
+def infer_stats(path: Path, method: str, split: str, passes: int, distinct: int, memory: int, disk: int,
+                precision: str = "fp32") -> Path:
     path.write_text(json.dumps({
-        "method": method, "options": {}, "dataset": "synrvos", "split": split, "segmentor": "tiny@abc",
+        "method": method, "options": {}, "precision": precision, "dataset": "synrvos", "split": split,
+        "segmentor": "tiny@abc",
         "videos": 2, "videos_run": 2, "videos_skipped": 0, "frames": 10, "expressions": 3, "expression_frames": 15,
         "seconds": 2.0, "method_seconds": 1.0, "segmentor_seconds": 0.5,
         "segmentor_cache": {"encoder_passes": passes, "memory_hits": memory, "disk_hits": disk,
@@ -35,7 +40,7 @@ def infer_stats(path: Path, method: str, split: str, passes: int, distinct: int,
 
 def test_stats_option_records_success_and_failure(tmp_path, capsys):
     stats = tmp_path / "stage.json"
-    code = main(["--stats", str(stats), "tables", "--config-name", "x", "--dataset", "synrvos",
+    code = main(["--stats", str(stats), "tables", "--config-name", "x", "--dataset-kind", "synrvos",
                  "--rows", f"a={tmp_path / 'missing'}", "--out", str(tmp_path / "out")])
     assert code == 2
     record = json.loads(stats.read_text())
@@ -47,6 +52,16 @@ def test_stats_option_records_success_and_failure(tmp_path, capsys):
                  "--out", str(tmp_path / "merged.json")])
     assert code == 0 and json.loads(stats.read_text())["exit_code"] == 0
     capsys.readouterr()
+
+
+def test_a_steps_peak_memory_is_its_own_not_its_parents():
+    """Linux carries getrusage's peak over fork and exec; a step started by a large process reports its own."""
+    held = bytearray(600 * 2**20)
+    held[::4096] = b"x" * len(held[::4096])  # resident, not only reserved
+    code = "from groprompt.reporting.run_stats import peak_rss_mb; print(peak_rss_mb()[0])"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 5 < child < 300
+    del held
 
 
 def test_time_verbose_is_parsed(tmp_path):
@@ -70,7 +85,7 @@ def test_merge_by_hand(tmp_path, capsys):
     runs = {
         "groprompt": infer_stats(tmp_path / "a.json", "groprompt", "valid", passes=10, distinct=10, memory=20, disk=0),
         "grounded-sam": infer_stats(tmp_path / "b.json", "grounded-sam", "valid", passes=0, distinct=10, memory=20,
-                                    disk=10),
+                                    disk=10, precision="bf16"),
         "train-frames": infer_stats(tmp_path / "c.json", "gt-box-sam", "train", passes=5, distinct=4, memory=0,
                                     disk=0),
     }
@@ -87,6 +102,7 @@ def test_merge_by_hand(tmp_path, capsys):
     assert sam["passes_per_distinct_frame"] == pytest.approx(15 / 14)
     assert sam["cache_hits"] == {"memory": 40, "disk": 10}
     assert merged["inference"]["grounded-sam"]["disk_hits"] == 10
+    assert merged["inference"]["grounded-sam"]["precision"] == "bf16" and merged["precisions"] == ["bf16", "fp32"]
 
     out = tmp_path / "results" / "toy" / "run_stats.json"
     code = main(["run-stats", "--config-name", "toy", "--stage", f"infer={stage}",
@@ -95,6 +111,7 @@ def test_merge_by_hand(tmp_path, capsys):
     assert json.loads(out.read_text())["sam_embeddings"]["encoder_passes"] == 15
     markdown = out.with_suffix(".md").read_text()
     assert "15 passes for 14 distinct frames (1.07 per frame; target 1.00)" in markdown
+    assert "models ran in bf16, fp32 (--precision)" in markdown and "| grounded-sam | grounded-sam | bf16 |" in markdown
     capsys.readouterr()
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from groprompt.errors import GroPromptError
-from groprompt.segmentation import EmbeddingCache, build_sam, encoder_fingerprint
+from groprompt.segmentation import EmbeddingCache, build_sam, encoder_fingerprint, weights_digest
 
 ENC = "0" * 32
 
@@ -105,17 +105,23 @@ def test_corrupt_cache_file_is_a_warning_and_is_recomputed(tmp_path: Path, damag
     assert torch.equal(EmbeddingCache(tmp_path).get(ENC, "k").embedding, _embedding(0).half())
 
 
-def test_fingerprint_follows_encoder_weights_and_precision_only() -> None:
+def test_weights_digest_follows_encoder_weights_only() -> None:
     torch.manual_seed(0)
     sam = build_sam("tiny")
-    base = encoder_fingerprint(sam, "fp32")
-    assert len(base) == 32 and base == encoder_fingerprint(sam, "fp32")
-    assert encoder_fingerprint(sam, "bf16") != base
+    base = weights_digest(sam)
+    assert len(base) == 32 and base == weights_digest(sam)
     with torch.no_grad():
         sam.mask_decoder.iou_token.weight.add_(1.0)  # the decoder does not change embeddings
-    assert encoder_fingerprint(sam, "fp32") == base
+    assert weights_digest(sam) == base
     with torch.no_grad():
         sam.image_encoder.neck[1].weight[0] += 1e-3
-    assert encoder_fingerprint(sam, "fp32") != base
-    other = build_sam("tiny")
-    assert encoder_fingerprint(other, "fp32") != base
+    assert weights_digest(sam) != base
+    assert weights_digest(build_sam("tiny")) != base
+
+
+def test_fingerprint_names_weights_size_precision_and_resize() -> None:
+    base = encoder_fingerprint("weights", 1024, "fp32", "pil")
+    assert len(base) == 32 and base == encoder_fingerprint("weights", 1024, "fp32", "pil")
+    others = [("other", 1024, "fp32", "pil"), ("weights", 512, "fp32", "pil"), ("weights", 1024, "bf16", "pil"),
+              ("weights", 1024, "tf32", "pil"), ("weights", 1024, "fp32", "float")]
+    assert len({base, *(encoder_fingerprint(*other) for other in others)}) == 6

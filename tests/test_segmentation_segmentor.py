@@ -10,7 +10,9 @@ import torch
 from segment_anything import SamPredictor
 
 from groprompt.errors import GroPromptError
+from groprompt.fingerprints import path_digest
 from groprompt.segmentation import SAM_VARIANTS, EmbeddingCache, Segmentor, build_sam, save_sam
+from groprompt.segmentation.segmentor import resize_grey_levels
 
 H, W = 72, 96  # not square and not the encoder size, so resize, padding and cropping all matter
 
@@ -164,20 +166,43 @@ def test_prompt_embedding_uses_sams_input_coordinates(sam) -> None:
     assert torch.allclose(segmentor.prompt_embedding(torch.as_tensor(box), (H, W)), sparse.reshape(2, -1), atol=1e-5)
 
 
-def test_bf16_runs_and_is_cached_apart_from_fp32(sam, frames) -> None:
+def test_precisions_run_and_are_cached_apart(sam, frames) -> None:
     shared = EmbeddingCache()
     fp32 = Segmentor(sam, cache=shared)
-    bf16 = Segmentor(sam, dtype="bf16", cache=shared)
-    assert bf16.fingerprint != fp32.fingerprint
-    fp32.embeddings(frames[:1], ["a"])
-    masks = bf16.segment_frames(frames[:1], [BOXES], ["a"])
-    assert shared.stats.encoder_passes == 2 and masks[0].shape == (len(BOXES), H, W)
+    others = [Segmentor(sam, precision=precision, cache=shared) for precision in ("tf32", "bf16")]
+    assert len({fp32.fingerprint, *(other.fingerprint for other in others)}) == 3
+    reference = fp32.segment_frames(frames[:1], [BOXES], ["a"])[0]
+    tf32, bf16 = (other.segment_frames(frames[:1], [BOXES], ["a"])[0] for other in others)
+    assert shared.stats.encoder_passes == 3 and bf16.shape == (len(BOXES), H, W)
+    assert np.array_equal(tf32, reference)  # a CPU has no TF32: tf32 computes as fp32 there
+    fresh = fp32.embed(frames[:1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what bf16 computes: SAM's own modules under autocast
+        autocast = sam.image_encoder(fp32.preprocess(frames[:1])).float()
+    assert torch.equal(others[1].embed(frames[:1]), autocast) and not torch.equal(autocast, fresh)
 
 
-def test_from_checkpoint(sam, tmp_path: Path) -> None:
+def test_from_checkpoint_names_the_files_digest(sam, tmp_path: Path) -> None:
     path = tmp_path / "tiny.pt"
     save_sam(sam, SAM_VARIANTS["tiny"], path)
-    assert Segmentor.from_checkpoint(path).fingerprint == Segmentor(sam).fingerprint
+    loaded = Segmentor.from_checkpoint(path)
+    assert loaded.fingerprint == Segmentor(sam, weights=path_digest(path)).fingerprint
+    assert loaded.fingerprint != Segmentor(sam).fingerprint  # not the weights hashed in memory
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(path.read_bytes())
+    assert Segmentor.from_checkpoint(copy).fingerprint == loaded.fingerprint
+
+
+def test_gpu_resize_is_within_one_grey_level_of_the_official_one(sam) -> None:
+    """What a GPU segmentor resizes with, run on the CPU against segment-anything's PIL resize (the CPU's)."""
+    frames = np.random.default_rng(2).integers(0, 256, (3, 100, 130, 3), dtype=np.uint8)
+    segmentor = Segmentor(sam)
+    for frame in (frames[0], frames[1][:48, :64], frames[2][:, :72], frames[0][:64, :128]):
+        official = segmentor.transform.apply_image(frame)
+        ours = resize_grey_levels(torch.from_numpy(frame).permute(2, 0, 1), official.shape[:2])
+        difference = np.abs(ours.permute(1, 2, 0).numpy() - official)
+        assert ours.dtype == torch.float32 and difference.max() <= 1, frame.shape
+        assert torch.equal(segmentor.preprocess([frame])[0],  # the CPU's is the official resize exactly
+                           sam.preprocess(torch.as_tensor(official).permute(2, 0, 1).float()))
 
 
 def test_bad_inputs_are_named_errors(sam, frames) -> None:
@@ -193,8 +218,8 @@ def test_bad_inputs_are_named_errors(sam, frames) -> None:
         segmentor.segment(embedding[:32], BOXES, (H, W))
     with pytest.raises(GroPromptError, match="one key per frame"):
         segmentor.embeddings(frames[:2], ["a"])
-    with pytest.raises(GroPromptError, match="unknown segmentor dtype"):
-        Segmentor(sam, dtype="fp16")
+    with pytest.raises(GroPromptError, match="unknown precision 'fp16' \\(segmentor precision\\)"):
+        Segmentor(sam, precision="fp16")
 
 
 class _Unreadable:

@@ -35,9 +35,11 @@ class ScriptedPrompter(nn.Module):
         super().__init__()
         self.shift = nn.Parameter(torch.zeros(4))
         self.calls: list[list[str]] = []
+        self.frames: list[list[int]] = []
 
-    def forward(self, pixels: torch.Tensor, sentences: list[str]) -> PrompterOutput:
+    def forward(self, pixels: torch.Tensor, sentences: list[str], frames: list[int]) -> PrompterOutput:
         self.calls.append(list(sentences))
+        self.frames.append(list(frames))
         count = len(sentences)
         boxes = BOXES.expand(count, 2, 4) + self.shift
         scores = SCORES.expand(count, 2)
@@ -83,8 +85,9 @@ def test_box_and_textcon_terms_match_hand_values():
     assert losses["l_v"].item() == 0.0
     # objective = L_box x 1/2 (two clips in the batch) + lambda_f x L^f x 1/1 (one clip with a negative).
     assert losses["objective"].item() == pytest.approx(0.5 * L_BOX + 0.01 * L_F, rel=1e-5)
-    # One forward of 2T items: T frames with S^i, then the same T frames with S^j.
+    # One forward of 2T items: T frames with S^i, then the same T frames with S^j (each frame given once).
     assert prompter.calls == [[POSITIVE, POSITIVE, NEGATIVE, NEGATIVE]]
+    assert prompter.frames == [[0, 1, 0, 1]]
     losses["objective"].backward()
     assert prompter.shift.grad is not None and prompter.shift.grad.abs().sum() > 0
 
@@ -94,7 +97,7 @@ def test_box_only_training_forwards_the_positive_sentence_only():
     config = TrainingConfig(prompter_size="tiny", lambda_f=0.0, lambda_v=0.0)
     model = TrainingModel(prompter, None, None, config)  # no segmentor at all
     losses = model(_clip(None), box_scale=1.0, contrastive_scale=1.0)
-    assert prompter.calls == [[POSITIVE, POSITIVE]]
+    assert prompter.calls == [[POSITIVE, POSITIVE]] and prompter.frames == [[0, 1]]
     assert losses["objective"].item() == pytest.approx(L_BOX, rel=1e-5)
     assert (losses["l_f"].item(), losses["l_v"].item()) == (0.0, 0.0)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from groprompt.precision import DEFAULT_PRECISION, PRECISIONS
+
 NAME = "infer"
 HELP = "Run one method over a dataset split: a box per frame and expression, SAM masks, PNGs for evaluation."
 
@@ -14,8 +16,9 @@ masks/<video>.json (RLE per expression per frame), Annotations/<video>/<exp_id>/
 Annotations as `groprompt evaluate --pred`), done/<video>.json (written last; finished videos are skipped on a
 rerun), run_stats.json, and with --submission submission.zip (the Ref-YouTube-VOS server's archive).
 A rerun into the same folder continues it: videos finished by a run of the same identity are kept. The identity
-is the method, its options, the split, and content digests of the dataset's metadata, the --segmentor file and
-every option that is a path (a prompter checkpoint); sizes and times play no part. A folder holding results of
+is the method, its options, the precision, the split, and content digests of the dataset's metadata, the
+--segmentor file and every option that is a path (a prompter checkpoint); sizes and times play no part (they only
+tell when a large file's remembered digest must be computed again). A folder holding results of
 another identity is refused, naming what differs; --restart-if-changed deletes them and starts over instead
 (the workflow's mode)."""
 
@@ -31,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a standard option passed only if the method's __init__ takes KEY and --option does "
                              "not set it (repeatable); the workflow offers every method the pre-trained grounder, "
                              "the prompter size and the tokenizer")
-    parser.add_argument("--dataset-kind", required=True, help="dataset reader: refytvos, refdavis, a2d, jhmdb")
+    parser.add_argument("--dataset-kind", required=True, help="dataset kind (`groprompt datasets` lists them: synrvos, refytvos, refdavis, a2d, jhmdb, and yours)")
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", required=True, help="split to run on (e.g. valid)")
     parser.add_argument("--segmentor", type=Path, default=None,
@@ -40,8 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segmentor-variant", default=None,
                         help="expected SAM size (vit_b, vit_l, vit_h, tiny); a checkpoint of another size is an "
                              "error (default: the size stored in or detected from the file)")
-    parser.add_argument("--segmentor-dtype", choices=("fp32", "bf16"), default="fp32",
-                        help="SAM compute precision (part of the embedding-cache key)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="numeric precision of SAM and of the method's prompter, if it has a `precision` option: "
+                             "fp32, tf32 (TensorFloat-32 matrix products on CUDA; as fp32 on a CPU) or bf16 "
+                             "(autocast); part of the run's identity and of the embedding-cache key "
+                             "(default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder of SAM image embeddings shared by methods and jobs (default: memory only)")
@@ -69,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
                if key not in options and accepts_option(cls, key)}
     options.update(typed_options(cls, offered))
     check_options(cls, options)
+    if "precision" in options:
+        from groprompt.errors import GroPromptError
+
+        raise GroPromptError(f"method {args.method!r}: its precision is the run's, set with --precision (SAM's too)",
+                             fix=f"pass --precision {options['precision']} instead of --option precision=...")
     dataset = open_dataset(args.dataset_kind, args.data, args.split)
     check_method_fits(cls, dataset, has_segmentor=args.segmentor is not None or cls.outputs_masks)
     _check_writable_folders(args)
@@ -76,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
     created = dict(options)
     if accepts_option(cls, "device") and "device" not in created:
         created["device"] = args.device
+    if accepts_option(cls, "precision"):
+        created["precision"] = args.precision
     method = registry.create(args.method, created)
 
     read = {"segmentor": None if segmentor is None else args.segmentor}
     stats = run_inference(method, dataset, args.out, segmentor=segmentor, options=options,
-                          submission=args.submission, files=read, restart_if_changed=args.restart_if_changed)
+                          submission=args.submission, files=read, restart_if_changed=args.restart_if_changed,
+                          precision=args.precision)
     cache = stats["segmentor_cache"]
     print(f"{args.method} on {dataset.name} {dataset.split}: {stats['videos_run']} videos run, "
           f"{stats['videos_skipped']} already done; {stats['frames']} frames, {stats['expression_frames']} "
@@ -93,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _segmentor(args: argparse.Namespace):
-    """The frozen SAM of ``--segmentor`` with its embedding cache, on ``--device``."""
-    from groprompt.groprompt_method import resolve_device
+    """The frozen SAM of ``--segmentor`` with its embedding cache, on ``--device``, in ``--precision``; its cache
+    fingerprint names the file's content digest (remembered across runs: no 2.4 GB read at each start)."""
+    from groprompt.devices import resolve_device
+    from groprompt.fingerprints import path_digest
     from groprompt.segmentation import EmbeddingCache, Segmentor, build_sam, load_sam
 
     device = resolve_device(args.device)
@@ -102,7 +118,8 @@ def _segmentor(args: argparse.Namespace):
         sam, _ = load_sam(args.segmentor)
     else:
         sam = build_sam(args.segmentor_variant, args.segmentor)
-    return Segmentor(sam, device=device, dtype=args.segmentor_dtype, cache=EmbeddingCache(args.cache))
+    return Segmentor(sam, device=device, precision=args.precision, cache=EmbeddingCache(args.cache),
+                     weights=path_digest(args.segmentor))
 
 
 def _check_writable_folders(args: argparse.Namespace) -> None:

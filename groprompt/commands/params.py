@@ -16,7 +16,8 @@ HELP = "Count total and trainable parameters per component (prompter, SAM, Modal
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path,
-                        help="YAML with prompter: {size, trainable}, segmentor: {variant}, modalcon: {enabled}")
+                        help="YAML with prompter: {size, trainable}, segmentor: {variant}, modalcon: {enabled} and optionally "
+                             "precision (fp32, tf32, bf16: named in Table 5's caption)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the counts as JSON (for Table 5)")
 
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             "trainable_groups": list(study.trainable),
             "segmentor_variant": study.segmentor_variant,
             "modalcon": study.modalcon,
+            "precision": study.precision,
             "components": [asdict(row) for row in rows],
             "totals": sums,
         }

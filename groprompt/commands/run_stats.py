@@ -11,8 +11,9 @@ HELP = "Merge stage files (groprompt --stats, /usr/bin/time -v) and infer run_st
 _EPILOG = """\
 A stage file is what `groprompt --stats FILE <step> ...` writes (wall and CPU seconds, peak RSS, peak GPU memory,
 exit status), or the output of `/usr/bin/time -v -o FILE <command>` for rules that run other programs.
-Writes OUT (JSON) and OUT with .md: wall time per stage, peak memory, SAM image-encoder passes of all infer runs
-against the distinct frames embedded (target: one pass per frame), and embedding-cache hits."""
+Writes OUT (JSON) and OUT with .md: wall time per stage, peak memory, the precision of each infer run, SAM
+image-encoder passes of all infer runs against the distinct frames embedded (target: one pass per frame), and
+embedding-cache hits."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from groprompt.errors import GroPromptError
-    from groprompt.reporting.run_stats import merge_run_stats, parse_named, write_run_stats
+    from groprompt.reporting.study_stats import merge_run_stats, parse_named, write_run_stats
 
     if not args.stage and not args.infer:
         raise GroPromptError("nothing to merge", fix="pass --stage NAME=FILE and/or --infer NAME=RUN_STATS_JSON")
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     paths = write_run_stats(merged, args.out, args.config_name)
     totals, sam = merged["totals"], merged["sam_embeddings"]
     print(f"{len(merged['stages'])} stages: {totals['wall_seconds']:.1f} s wall (summed), peak RSS "
-          f"{totals['peak_rss_mb'] or 0:.0f} MiB; SAM encoder passes {sam['encoder_passes']} for "
+          f"{totals['peak_rss_mb'] or 0:.0f} MiB; precision {', '.join(merged['precisions']) or 'none'}; "
+          f"SAM encoder passes {sam['encoder_passes']} for "
           f"{sam['distinct_frames']} distinct frames; cache hits {sam['cache_hits']}")
     print(f"wrote {', '.join(map(str, paths))}")
     return 0

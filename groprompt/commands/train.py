@@ -1,7 +1,8 @@
 """``groprompt train``: fine-tune the GroPrompt prompter from box supervision (docs/method_spec.md §2-§5).
 
     groprompt train --dataset-kind refytvos --data ROOT --split train --prompter GROUNDER --segmentor SAM.pth \\
-        --config train.yaml --set lambda_f=0 --set lambda_v=0 --out runs/box_only [--resume] [--device cuda]
+        --config train.yaml --set lambda_f=0 --set lambda_v=0 --out runs/box_only [--resume] [--device cuda] \\
+        [--precision bf16]
     torchrun --nproc_per_node 8 -m groprompt.cli train ...        # data-parallel, one clip per GPU
 
 Every input path is checked, the config is validated and the dataset's box-only view is built before any model
@@ -14,13 +15,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from groprompt.precision import DEFAULT_PRECISION, PRECISIONS
+
 NAME = "train"
 HELP = "Fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-kind", required=True,
-                        help="dataset reader: refytvos, refdavis, a2d, synrvos, ... (as groprompt evaluate)")
+                        help="dataset kind (`groprompt datasets` lists them)")
     parser.add_argument("--data", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", default="train", help="split to train on (default: %(default)s)")
     parser.add_argument("--prompter", required=True, type=Path,
@@ -47,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "take cuda:LOCAL_RANK")
     parser.add_argument("--embedding-cache", type=Path,
                         help="SAM image-embedding cache folder shared with inference (default: memory only)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="numeric precision of the forward passes: fp32, tf32 (TensorFloat-32 matrix products "
+                             "on CUDA; as fp32 on a CPU) or bf16 (autocast; weights and optimiser state stay "
+                             "float32); recorded with the run, so --resume refuses another (default: %(default)s)")
 
 
 def _check_inputs(args: argparse.Namespace, contrastive: bool) -> None:
@@ -99,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             if not config.contrastive:
                 return prompter, None
             cache = EmbeddingCache(args.embedding_cache)
-            return prompter, Segmentor.from_checkpoint(args.segmentor, device=context.device, cache=cache)
+            return prompter, Segmentor.from_checkpoint(args.segmentor, device=context.device, cache=cache,
+                                                       precision=args.precision)
 
         read = {"prompter": args.prompter, "tokenizer": args.tokenizer,
                 "segmentor": args.segmentor if config.contrastive else None}
@@ -109,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
             run_inputs[key] = None if path is None else str(path.resolve())
             run_inputs[f"{key}_digest"] = None if path is None else path_digest(path)
         summary = train_prompter(config, videos, models, args.out, resume=args.resume, run=run_inputs,
-                                 restart_if_changed=args.restart_if_changed, context=context)
+                                 restart_if_changed=args.restart_if_changed, context=context,
+                                 precision=args.precision)
     finally:
         teardown_distributed(context)
     if context.is_main:
         print(f"trained {summary.epochs} epochs, {summary.steps} steps on {summary.pairs} (video, expression) pairs "
               f"({summary.unusable_expressions} expressions without a present object left out; "
-              f"{summary.skipped_contrastive} clips without a negative sentence) in {summary.seconds:.1f} s; "
+              f"{summary.skipped_contrastive} clips without a negative sentence) in {summary.seconds:.1f} s "
+              f"({summary.precision}); "
               f"prompter written to {summary.prompter_dir}")
     return 0

@@ -7,6 +7,13 @@ image embedding per frame, shared by all its expressions and, through the embedd
 process that uses the same cache folder. A frame where every box is missing is not embedded at all. A missing box
 (None) gives an empty mask (§7). Methods with ``outputs_masks`` skip the segmentor.
 
+Three threads overlap the work (docs/architecture.md, "Precision and shared per-frame work"): a loader decodes
+the next frames (and reads their cache keys and, for an oracle, their ground truth) while the models run; the main
+thread asks the method for each frame's boxes, then hands SAM the frames of a window of ``segmentor.batch_size``
+frames at once (one image-encoder call for the window's new frames, one mask-decoder call per frame); a writer
+encodes and writes the masks of finished frames. Outputs do not depend on the threads: each frame is written
+with what the method and SAM computed for it, in order.
+
 Cache keys: ``<dataset>/<split>/<video>/<frame>@<digest>``, where the digest hashes the bytes of the frame's file
 (for a video container, the container's). The names alone would let a regenerated dataset (SynRVOS with another
 seed, at the same path) be served the old frames' embeddings; hashing file bytes costs a read of a file that is
@@ -22,7 +29,10 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +52,15 @@ from groprompt.inference.outputs import (
     write_submission,
 )
 from groprompt.methods import FrameOutput, Method, VideoHeader
+from groprompt.precision import DEFAULT_PRECISION, check_precision
 
 if TYPE_CHECKING:
     from groprompt.segmentation import Segmentor
+
+READ_AHEAD = 8
+"""Frames the loader decodes before the main thread needs them."""
+WRITE_BEHIND = 16
+"""Frames whose masks may wait to be written before the main thread waits for the writer."""
 
 
 def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segmentor: bool) -> None:
@@ -72,19 +88,21 @@ def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segme
 
 
 def run_identity(method_name: str, options: Mapping[str, Any], dataset: Dataset,
-                 segmentor: Segmentor | None, files: Mapping[str, Path | None] | None = None) -> dict[str, Any]:
+                 segmentor: Segmentor | None, files: Mapping[str, Path | None] | None = None,
+                 precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
     """What must match for a finished video of an earlier run to be reused (stored in its done marker).
 
-    Besides the names (method, options, dataset, split) it holds digests of what the run reads
-    (:mod:`groprompt.fingerprints`): the dataset's metadata and reader view, the segmentor's encoder weights
-    (``segmentor.fingerprint``), every option that is a path (e.g. GroPrompt's ``checkpoint``, a retrained
-    prompter) and each of ``files`` (e.g. ``{"segmentor": the SAM checkpoint}``: its mask decoder too).
+    Besides the names (method, options, dataset, split) and the precision the models ran in, it holds digests of
+    what the run reads (:mod:`groprompt.fingerprints`): the dataset's metadata and reader view, the segmentor's
+    encoder weights (``segmentor.fingerprint``), every option that is a path (e.g. GroPrompt's ``checkpoint``, a
+    retrained prompter) and each of ``files`` (e.g. ``{"segmentor": the SAM checkpoint}``: its mask decoder too).
     """
     read = {**{f"option {key}": value for key, value in options.items() if isinstance(value, Path)},
             **{key: value for key, value in (files or {}).items() if value is not None}}
     return {
         "method": method_name,
         "options": {key: _json_value(value) for key, value in sorted(options.items())},
+        "precision": check_precision(precision),
         "dataset": dataset.name,
         "split": dataset.split,
         "segmentor": segmentor.fingerprint if segmentor is not None else None,
@@ -95,15 +113,15 @@ def run_identity(method_name: str, options: Mapping[str, Any], dataset: Dataset,
 
 def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmentor: Segmentor | None,
                   options: Mapping[str, Any] | None = None, submission: bool = False, progress: bool = True,
-                  files: Mapping[str, Path | None] | None = None, restart_if_changed: bool = False
-                  ) -> dict[str, Any]:
+                  files: Mapping[str, Path | None] | None = None, restart_if_changed: bool = False,
+                  precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
     """Run ``method`` over every video of ``dataset`` and write the files of :mod:`groprompt.inference.outputs`.
 
     Videos already finished by a run of the same identity (:func:`run_identity`: the same method, options,
-    split, and digests of the data and checkpoints) are skipped. A folder holding videos of another identity is
-    refused, naming the keys that differ, or, with ``restart_if_changed``, emptied first (a note on stderr says
-    so). Returns the statistics also written to ``run_stats.json``: the run's identity (method, options, dataset,
-    split, segmentor fingerprint, digests), videos (all,
+    split, precision, and digests of the data and checkpoints) are skipped. A folder holding videos of another
+    identity is refused, naming the keys that differ, or, with ``restart_if_changed``, emptied first (a note on
+    stderr says so). Returns the statistics also written to ``run_stats.json``: the run's identity (method,
+    options, precision, dataset, split, segmentor fingerprint, digests), videos (all,
     run, skipped), frames, expressions and expression-frames processed, seconds (total, in the method, in the
     segmentor) and this run's embedding-cache counters (encoder passes, memory and disk hits, distinct frames).
 
@@ -117,27 +135,31 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
         progress: show a progress bar over videos.
         files: other files the run reads, by name, whose digests join its identity (None entries are left out).
         restart_if_changed: start over instead of refusing a folder of another identity (the workflow's mode).
+        precision: the precision the method and the segmentor were made with (recorded in the identity).
     """
     check_method_fits(method, dataset, segmentor is not None)
     layout = OutputLayout(Path(out))
-    identity = run_identity(method.name, options or {}, dataset, segmentor, files)
+    identity = run_identity(method.name, options or {}, dataset, segmentor, files, precision)
     _check_same_run(layout, identity, restart_if_changed)
     counts = {"videos": len(dataset), "videos_run": 0, "videos_skipped": 0, "frames": 0, "expressions": 0,
               "expression_frames": 0}
     clock = {"method_seconds": 0.0, "segmentor_seconds": 0.0}
     cache_before = segmentor.cache.stats.as_dict() if segmentor is not None else {}
     start = time.perf_counter()
-    for video in tqdm(dataset.videos, desc=f"infer {method.name}", unit="video", disable=not progress):
-        if is_done(layout, video, identity):
-            counts["videos_skipped"] += 1
-            continue
-        writer = VideoWriter(layout, video)
-        _run_video(method, video, segmentor, writer, clock)
-        writer.finish(identity)
-        counts["videos_run"] += 1
-        counts["frames"] += video.num_frames
-        counts["expressions"] += len(video.expressions)
-        counts["expression_frames"] += video.num_frames * len(video.expressions)
+    with (ThreadPoolExecutor(1, thread_name_prefix="groprompt-read") as reads,
+          ThreadPoolExecutor(1, thread_name_prefix="groprompt-write") as writes):
+        threads = _Threads(reads, writes)
+        for video in tqdm(dataset.videos, desc=f"infer {method.name}", unit="video", disable=not progress):
+            if is_done(layout, video, identity):
+                counts["videos_skipped"] += 1
+                continue
+            writer = VideoWriter(layout, video)
+            _run_video(method, video, segmentor, writer, clock, threads)
+            writer.finish(identity)
+            counts["videos_run"] += 1
+            counts["frames"] += video.num_frames
+            counts["expressions"] += len(video.expressions)
+            counts["expression_frames"] += video.num_frames * len(video.expressions)
     cache = None
     if segmentor is not None:  # this run's share of counters that a shared cache object accumulates
         cache = {key: value - cache_before[key] for key, value in segmentor.cache.stats.as_dict().items()}
@@ -196,31 +218,80 @@ def _differing_keys(layout: OutputLayout, identity: Mapping[str, Any]) -> list[s
     return []
 
 
+@dataclass(frozen=True)
+class _Threads:
+    """The loader and writer threads of a run (one worker each: frames are read, and written, in order)."""
+
+    reads: ThreadPoolExecutor
+    writes: ThreadPoolExecutor
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One frame on its way through the main thread: what the loader read and what the method answered."""
+
+    index: int
+    pixels: np.ndarray
+    key: str
+    boxes: np.ndarray
+    scores: np.ndarray
+
+
 def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer: VideoWriter,
-               clock: dict[str, float]) -> None:
-    """Every frame of one video, in order: the method's outputs, checked, then masks, then the writer."""
+               clock: dict[str, float], threads: _Threads) -> None:
+    """Every frame of one video, in order: the method's outputs, checked, then masks (SAM a window of frames at a
+    time), then the writer (in its thread; every write has finished when this returns)."""
     if not video.expressions:
         return
     if method.online:
         method.start(VideoHeader.of(video))
     else:
         method.start(video if method.uses_ground_truth else dataclasses.replace(video, annotations=None))
-    annotated = video.annotated_frames() if method.uses_ground_truth else None
-    digests: dict[Path, str] = {}
-    for index in range(video.num_frames):
-        frame = video.read_frame(index)
-        truth: FrameAnnotation | None = None
-        if annotated is not None and annotated[index]:
-            truth = video.annotation(index)
+    window: list[_Frame] = []
+    writes: deque[Future] = deque()
+
+    def write(index: int, boxes: np.ndarray, scores: np.ndarray, masks: np.ndarray) -> None:
+        writes.append(threads.writes.submit(writer.add_frame, index, boxes, scores, masks))
+        while len(writes) > WRITE_BEHIND or (writes and writes[0].done()):
+            writes.popleft().result()  # raises what the writer raised (a full disk), here
+
+    for index, pixels, key, truth in _read_ahead(video, method.uses_ground_truth, threads.reads):
         tick = time.perf_counter()
-        outputs = method.predict(frame, index, video.expressions, truth)
+        outputs = method.predict(pixels, index, video.expressions, truth)
         clock["method_seconds"] += time.perf_counter() - tick
-        boxes, scores, masks = _checked(outputs, method, video, index, frame.shape[:2])
-        if masks is None:
+        boxes, scores, masks = _checked(outputs, method, video, index, pixels.shape[:2])
+        if masks is not None:
+            write(index, boxes, scores, masks)
+            continue
+        window.append(_Frame(index, pixels, key, boxes, scores))
+        if len(window) == segmentor.batch_size or index == video.num_frames - 1:
             tick = time.perf_counter()
-            masks = _segment(segmentor, frame, boxes, _frame_key(video, index, digests))
+            window_masks = _segment(segmentor, window)
             clock["segmentor_seconds"] += time.perf_counter() - tick
-        writer.add_frame(index, boxes, scores, masks)
+            for frame, frame_masks in zip(window, window_masks, strict=True):
+                write(frame.index, frame.boxes, frame.scores, frame_masks)
+            window.clear()
+    while writes:
+        writes.popleft().result()
+
+
+def _read_ahead(video: Video, with_truth: bool, reads: ThreadPoolExecutor
+                ) -> Iterator[tuple[int, np.ndarray, str, FrameAnnotation | None]]:
+    """``(index, frame, cache key, ground truth or None)`` of every frame in order, each read by the loader thread
+    up to :data:`READ_AHEAD` frames before it is asked for."""
+    annotated = video.annotated_frames() if with_truth else None
+    digests: dict[Path, str] = {}
+
+    def read(index: int) -> tuple[int, np.ndarray, str, FrameAnnotation | None]:
+        truth = video.annotation(index) if annotated is not None and annotated[index] else None
+        return index, video.read_frame(index), _frame_key(video, index, digests), truth
+
+    queued = deque(reads.submit(read, index) for index in range(min(READ_AHEAD, video.num_frames)))
+    for index in range(video.num_frames):
+        item = queued.popleft().result()
+        if index + READ_AHEAD < video.num_frames:
+            queued.append(reads.submit(read, index + READ_AHEAD))
+        yield item
 
 
 def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index: int,
@@ -259,11 +330,14 @@ def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index
     return boxes, scores, masks
 
 
-def _segment(segmentor: Segmentor, frame: np.ndarray, boxes: np.ndarray, key: str) -> np.ndarray:
-    """``(K, H, W)`` bool masks of the frame's boxes; a frame without any box is not embedded."""
-    if not np.isfinite(boxes).all(axis=1).any():
-        return np.zeros((len(boxes), *frame.shape[:2]), dtype=bool)
-    return segmentor.segment_frames([frame], [boxes], [key])[0]
+def _segment(segmentor: Segmentor, window: Sequence[_Frame]) -> list[np.ndarray]:
+    """``(K, H, W)`` bool masks of each frame's boxes; the frames with a box are embedded in one batch (those not
+    cached), a frame without any is not embedded at all."""
+    boxed = [frame for frame in window if np.isfinite(frame.boxes).all(axis=1).any()]
+    found = segmentor.segment_frames([f.pixels for f in boxed], [f.boxes for f in boxed], [f.key for f in boxed])
+    masks = dict(zip((frame.index for frame in boxed), found, strict=True))
+    return [masks.get(frame.index, np.zeros((len(frame.boxes), *frame.pixels.shape[:2]), dtype=bool))
+            for frame in window]
 
 
 def _frame_key(video: Video, index: int, digests: dict[Path, str]) -> str:

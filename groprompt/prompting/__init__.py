@@ -6,8 +6,9 @@ transformers):
 * sizes: :data:`PROMPTER_SIZES`, :func:`prompter_config`;
 * building: :func:`build_detector`, :func:`build_prompter`, :func:`load_hf_detector`, :func:`load_text_backbone`,
   :func:`load_tokenizer`, :func:`load_original_weights` (dropping only :data:`IGNORED_ORIGINAL_KEYS`);
-* running: :class:`Prompter`, :class:`PrompterOutput`, :func:`normalize_sentence`, :func:`query_confidence`,
-  :func:`select_top1`, :func:`preprocess_frames`;
+* running: :class:`Prompter`, :class:`PrompterOutput`, :class:`ImageFeatures` (the text-independent half, computed
+  once per frame), :func:`normalize_sentence`, :func:`query_confidence`, :func:`select_top1`,
+  :func:`preprocess_frames`;
 * freezing: :data:`PARAMETER_GROUPS`, :data:`DEFAULT_TRAINABLE`, :func:`apply_freezing`, :func:`count_parameters`.
 """
 
@@ -26,6 +27,7 @@ _EXPORTS = {
     "load_tokenizer": "build",
     "load_original_weights": "checkpoints",
     "IGNORED_ORIGINAL_KEYS": "checkpoints",
+    "ImageFeatures": "prompter",
     "Prompter": "prompter",
     "PrompterOutput": "prompter",
     "normalize_sentence": "prompter",

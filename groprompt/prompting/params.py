@@ -11,6 +11,8 @@ the same keys)::
     prompter: {size: swin-t | swin-b | tiny, trainable: [decoder, bbox_embed]}   # trainable: optional, §1 default
     segmentor: {variant: vit_h | vit_l | vit_b | tiny}                           # optional
     modalcon: {enabled: true}                                                    # optional, needs a segmentor
+    precision: fp32 | tf32 | bf16                                                # optional (fp32): the study's
+                                                                                 # --precision, for Table 5
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import yaml
 from torch import nn
 
 from groprompt.errors import GroPromptError
+from groprompt.precision import DEFAULT_PRECISION, check_precision
 from groprompt.prompting.config import PROMPTER_SIZES
 from groprompt.prompting.freezing import DEFAULT_TRAINABLE, check_groups
 
@@ -35,12 +38,13 @@ _KEYS: dict[str, dict[str, type]] = {
 
 @dataclass(frozen=True)
 class StudyModels:
-    """Which models a study uses and what of the prompter trains."""
+    """Which models a study uses, what of the prompter trains, and the precision they run in."""
 
     prompter_size: str
     trainable: tuple[str, ...] = DEFAULT_TRAINABLE
     segmentor_variant: str | None = None
     modalcon: bool = False
+    precision: str = DEFAULT_PRECISION
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ def read_params_config(path: str | Path) -> StudyModels:
     if not isinstance(config, dict):
         raise GroPromptError("config must be a YAML mapping", path=path, fix="write keys: prompter, segmentor, ...")
     for key in config:
-        if key not in _KEYS:
-            raise GroPromptError(f"unknown config key {key!r}", path=path, fix=f"valid keys: {', '.join(_KEYS)}")
+        if key not in (*_KEYS, "precision"):
+            raise GroPromptError(f"unknown config key {key!r}", path=path,
+                                 fix=f"valid keys: {', '.join(_KEYS)}, precision")
+    try:
+        precision = check_precision(config.get("precision", DEFAULT_PRECISION), "config key 'precision'")
+    except GroPromptError as error:
+        raise GroPromptError(error.problem, path=path, fix=error.fix) from None
     prompter = _section(config, "prompter", path)
     segmentor = _section(config, "segmentor", path)
     modalcon = _section(config, "modalcon", path)
@@ -93,7 +102,7 @@ def read_params_config(path: str | Path) -> StudyModels:
         trainable = check_groups(prompter.get("trainable", DEFAULT_TRAINABLE))
     except GroPromptError as error:
         raise GroPromptError(error.problem, path=path, fix=error.fix) from None
-    study = StudyModels(size, trainable, segmentor.get("variant"), modalcon.get("enabled", False))
+    study = StudyModels(size, trainable, segmentor.get("variant"), modalcon.get("enabled", False), precision)
     if study.modalcon and study.segmentor_variant is None:
         raise GroPromptError("modalcon.enabled needs a segmentor: its widths come from SAM", path=path,
                              fix="add segmentor: {variant: ...} or set modalcon.enabled to false")

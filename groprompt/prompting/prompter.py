@@ -2,9 +2,12 @@
 
 Two API layers, as in segment-anything's predictor:
 
-* :class:`Prompter` (an ``nn.Module``) runs a batch of normalised frames and one sentence per frame and returns
-  every query's box and confidence, the top-1 query, and the text backbone's features (:class:`PrompterOutput`);
-  training differentiates through it.
+* :class:`Prompter` (an ``nn.Module``) runs sentences on normalised frames and returns every query's box and
+  confidence, the top-1 query, and the text backbone's features (:class:`PrompterOutput`); training
+  differentiates through it. Grounding DINO's text-independent half (image backbone and input projections,
+  :meth:`Prompter.encode_images`) runs once per frame, however many sentences are asked of that frame: each
+  sentence names its frame, and only the text-dependent half (text backbone, encoder, decoder, heads) runs per
+  sentence.
 * :meth:`Prompter.predict_boxes` takes uint8 frames of one video and a sentence and returns numpy boxes in the
   frame's pixels, for inference.
 
@@ -14,7 +17,8 @@ is the one of highest confidence, with no score threshold (RVOS always has one r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +80,8 @@ def preprocess_frames(
     shortest_edge: int | None = None,
     longest_edge: int | None = None,
 ) -> Tensor:
-    """uint8 RGB frames ``(T, H, W, 3)`` -> ``(T, 3, H', W')`` float32, ImageNet-normalised.
+    """uint8 RGB frames ``(T, H, W, 3)`` -> ``(T, 3, H', W')`` float32, ImageNet-normalised, on the frames' device
+    (a uint8 tensor moved to the GPU first is resized there).
 
     With ``shortest_edge`` the frames are resized (bilinear, antialiased) so the short side has that many pixels,
     shrunk further if the long side would exceed ``longest_edge``. Boxes predicted on the result are normalised, so
@@ -90,14 +95,74 @@ def preprocess_frames(
             scale = min(scale, longest_edge / max(height, width))
         size = (round(height * scale), round(width * scale))
         pixels = nn.functional.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(1, 3, 1, 1)
     return (pixels - mean) / std
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """Grounding DINO's text-independent half for F frames: what :meth:`Prompter.encode_images` computes once per
+    frame and every sentence on the frame reuses (L feature levels, d the model width).
+
+    Attributes:
+        maps: per level ``(F, d, h_l, w_l)``: the backbone's maps through the input projections, then the extra
+            levels the projections make from the last one.
+        masks: per level ``(F, h_l, w_l)`` bool, True on image pixels (every pixel: frames are not padded).
+        positions: per level ``(F, d, h_l, w_l)`` position embeddings.
+        size: ``(H, W)`` of the pixels the maps were computed from.
+    """
+
+    maps: tuple[Tensor, ...]
+    masks: tuple[Tensor, ...]
+    positions: tuple[Tensor, ...]
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return self.maps[0].shape[0]
+
+
+class _SharedBackbone(nn.Module):
+    """Stands in for Grounding DINO's backbone while :class:`ImageFeatures` are reused: returns item b's maps as
+    frame ``frames[b]``'s, already projected (the input projections stand aside meanwhile, see
+    :func:`_reusing`)."""
+
+    def __init__(self, features: ImageFeatures, frames: Tensor) -> None:
+        super().__init__()
+        self.features = features
+        self.frames = frames
+
+    def forward(self, pixel_values: Tensor, pixel_mask: Tensor) -> tuple[list, list]:
+        pick = self.frames
+        return ([(level[pick], mask[pick]) for level, mask in zip(self.features.maps, self.features.masks)],
+                [position[pick] for position in self.features.positions])
+
+
+@contextlib.contextmanager
+def _reusing(detector: GroundingDinoForObjectDetection, features: ImageFeatures, frames: Tensor) -> Iterator[None]:
+    """Within the block, the detector's forward takes its image features from ``features`` (item b: frame
+    ``frames[b]``) instead of running its backbone and input projections.
+
+    GroundingDinoModel.forward (transformers 5) calls ``backbone(pixels, mask)``, passes each returned map through
+    ``input_proj_vision[level]``, and builds extra levels only when the backbone returned fewer than
+    ``num_feature_levels``: with every level returned projected and identity projections, it runs the text-dependent
+    half alone. tests/test_prompting_sharing.py checks the result against the plain forward.
+    """
+    model = detector.model
+    backbone, projections = model.backbone, model.input_proj_vision
+    model.backbone = _SharedBackbone(features, frames)
+    model.input_proj_vision = nn.ModuleList(nn.Identity() for _ in features.maps)
+    try:
+        yield
+    finally:
+        model.backbone, model.input_proj_vision = backbone, projections
 
 
 @dataclass
 class PrompterOutput:
     """What the prompter computes for a batch of B frames (Q queries, L text positions, N tokens, D text width).
+
+    Every tensor is float32, also when the forward ran under bf16 autocast (losses are computed in float32).
 
     Attributes:
         pred_boxes: ``(B, Q, 4)`` every query's box, normalised ``(cx, cy, w, h)`` in [0, 1].
@@ -169,36 +234,85 @@ class Prompter(nn.Module):
             return_tensors="pt",
         ).to(self.device)
 
-    def forward(self, pixel_values: Tensor, sentences: Sequence[str]) -> PrompterOutput:
-        """Run B frames ``(B, 3, H, W)`` (normalised, :func:`preprocess_frames`) with one sentence per frame."""
-        if pixel_values.ndim != 4 or len(sentences) != pixel_values.shape[0]:
-            raise GroPromptError(
-                f"the prompter needs (B, 3, H, W) frames and B sentences, got {tuple(pixel_values.shape)} frames "
-                f"and {len(sentences)} sentences", fix="give one sentence per frame")
+    def encode_images(self, pixel_values: Tensor) -> ImageFeatures:
+        """Grounding DINO's text-independent half for F frames ``(F, 3, H, W)`` (normalised,
+        :func:`preprocess_frames`): image backbone, input projections, extra feature levels, position embeddings.
+
+        The first half of ``GroundingDinoModel.forward`` (transformers 5), step for step, so that reusing its
+        result gives what the model computes itself (tests/test_prompting_sharing.py).
+        """
+        if pixel_values.ndim != 4:
+            raise GroPromptError(f"the prompter needs (F, 3, H, W) frames, got {tuple(pixel_values.shape)}",
+                                 fix="stack normalised frames as preprocess_frames returns them")
+        model = self.detector.model
+        pixel_values = pixel_values.to(self.device)
+        count, _, height, width = pixel_values.shape
+        pixel_mask = torch.ones((count, height, width), dtype=torch.long, device=pixel_values.device)
+        levels, positions = model.backbone(pixel_values, pixel_mask)
+        maps = [projection(source) for projection, (source, _) in zip(model.input_proj_vision, levels)]
+        masks = [mask for _, mask in levels]
+        positions = list(positions)
+        for level in range(len(maps), model.config.num_feature_levels):
+            source = model.input_proj_vision[level](levels[-1][0] if level == len(levels) else maps[-1])
+            mask = nn.functional.interpolate(pixel_mask[None].float(), size=source.shape[-2:]).to(torch.bool)[0]
+            positions.append(model.backbone.position_embedding(source, mask).to(source.dtype))
+            maps.append(source)
+            masks.append(mask)
+        return ImageFeatures(tuple(maps), tuple(masks), tuple(positions), (height, width))
+
+    def forward(self, images: Tensor | ImageFeatures, sentences: Sequence[str],
+                frames: Sequence[int] | Tensor | None = None) -> PrompterOutput:
+        """Run B sentences, each on one of F frames.
+
+        Args:
+            images: ``(F, 3, H, W)`` normalised frames (:func:`preprocess_frames`), or their
+                :meth:`encode_images` (computed once, reused here).
+            sentences: B referring expressions (normalised here).
+            frames: ``(B,)`` the frame of each sentence, indices into ``images``; None: F == B, sentence b on frame
+                b. The text-independent half runs once per frame of ``images`` whatever ``frames`` holds.
+        """
+        features = images if isinstance(images, ImageFeatures) else self.encode_images(images)
+        if frames is None:
+            frames = range(len(features))
+        frames = torch.as_tensor(frames, dtype=torch.long)
+        if frames.ndim != 1 or len(frames) != len(sentences) or not sentences:
+            raise GroPromptError(f"the prompter got {len(sentences)} sentences for {tuple(frames.shape)} frame "
+                                 f"indices over {len(features)} frames", fix="give one frame per sentence")
+        if int(frames.min()) < 0 or int(frames.max()) >= len(features):
+            raise GroPromptError(f"frame indices {frames.tolist()} outside the {len(features)} frames given",
+                                 fix="index the frames passed with the sentences")
+        frames = frames.to(self.device)
         text = self.tokenize(sentences)
         captured: list[Tensor] = []
         hook = self.detector.model.text_backbone.register_forward_hook(
             lambda module, args, output: captured.append(output.last_hidden_state))
+        # The detector reads only the shape and device of its pixel and mask arguments once its backbone is
+        # stood in for: broadcast constants (no memory) carry them.
+        height, width = features.size
+        anchor = features.maps[0]
         try:
-            detection = self.detector(
-                pixel_values=pixel_values.to(self.device),
-                input_ids=text["input_ids"],
-                token_type_ids=text.get("token_type_ids"),
-                attention_mask=text["attention_mask"],
-            )
+            with _reusing(self.detector, features, frames):
+                detection = self.detector(
+                    pixel_values=anchor.new_zeros(()).expand(len(frames), 3, height, width),
+                    pixel_mask=anchor.new_ones((), dtype=torch.long).expand(len(frames), height, width),
+                    input_ids=text["input_ids"],
+                    token_type_ids=text.get("token_type_ids"),
+                    attention_mask=text["attention_mask"],
+                )
         finally:
             hook.remove()
         text_mask = text["attention_mask"].bool()
-        scores = query_confidence(detection.logits, text_mask)
-        top_index, top_box = select_top1(scores, detection.pred_boxes)
+        logits, pred_boxes = detection.logits.float(), detection.pred_boxes.float()
+        scores = query_confidence(logits, text_mask)
+        top_index, top_box = select_top1(scores, pred_boxes)
         return PrompterOutput(
-            pred_boxes=detection.pred_boxes,
-            logits=detection.logits,
+            pred_boxes=pred_boxes,
+            logits=logits,
             scores=scores,
             top_index=top_index,
             top_box=top_box,
             top_score=scores.gather(1, top_index[:, None])[:, 0],
-            text_features=captured[0].detach(),
+            text_features=captured[0].detach().float(),
             text_mask=text_mask,
             detection=detection,
         )

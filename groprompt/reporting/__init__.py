@@ -3,7 +3,8 @@
 Tables read the files ``groprompt evaluate`` writes and know nothing of how a metric is computed (docs/architecture.md);
 figures this code computes and figures quoted from the paper never share a column unlabelled (docs/method_spec.md §9).
 
-* :mod:`~groprompt.reporting.results`: evaluation folders, method rows (one folder per seed), the datasets;
+* :mod:`~groprompt.reporting.results`: evaluation folders, method rows (one folder per seed); the datasets
+  are the dataset kinds of :mod:`groprompt.data.registry` (name, family of measures, caption, paper table);
 * :mod:`~groprompt.reporting.intervals`: t-interval over seeds, video-level bootstrap for one run (§9);
 * :mod:`~groprompt.reporting.differences`: paired differences of rows (vs Grounded-SAM, TAP-CL vs L_box) with
   paired intervals (t over per-seed differences, paired video bootstrap);
@@ -15,7 +16,8 @@ figures this code computes and figures quoted from the paper never share a colum
   (``groprompt tables``);
 * :mod:`~groprompt.reporting.figures`: the qualitative figure (paper Fig. 2 style, ``groprompt figure``), drawn
   with :mod:`~groprompt.reporting.contact_sheet`;
-* :mod:`~groprompt.reporting.run_stats`: per-step records (``groprompt --stats``) merged with infer run statistics
+* :mod:`~groprompt.reporting.run_stats`: one step's record of time and memory (``groprompt --stats``);
+* :mod:`~groprompt.reporting.study_stats`: a study's step records merged with its inference runs' statistics
   (``groprompt run-stats``).
 
 Nothing is imported here, so that ``groprompt --stats`` and ``show-video`` do not load pandas and scipy.

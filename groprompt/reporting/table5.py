@@ -3,7 +3,8 @@
 Our GroPrompt count comes from the JSON of ``groprompt params --json`` (:mod:`groprompt.prompting.params`): the
 models of the study's config built on the meta device, the freezing policy applied, ``requires_grad`` counted.
 Nothing of ours is typed in; the paper's rows (ReferFormer ~112M, OnlineRefer ~221M, DEVA ~112M, GroPrompt ~15M,
-with their J&F) are in "reported" columns.
+with their J&F) are in "reported" columns. A study whose models ran in another precision than fp32 (the JSON's
+``precision``, from the params config's) says so in the caption; an fp32 study's caption names none.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from groprompt.data.registry import DatasetKind
 from groprompt.errors import GroPromptError
+from groprompt.precision import DEFAULT_PRECISION
 from groprompt.reporting.reported import reported_rows
-from groprompt.reporting.results import DatasetInfo, MethodRuns
+from groprompt.reporting.results import MethodRuns
 from groprompt.reporting.tables import Column, Table, format_params
 
 OURS = "groprompt-lbox-contra"
 """The row whose parameters we count and whose J&F we show: the full GroPrompt."""
+PRECISION_WORDS = {"tf32": "TF32 matrix products", "bf16": "bfloat16 autocast"}
+"""How the caption names a precision other than the default (groprompt.precision)."""
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -45,10 +50,13 @@ def _study(params: Mapping[str, Any]) -> str:
     if params.get("segmentor_variant"):
         parts.append(f"SAM {params['segmentor_variant']} (frozen)")
     parts.append("ModalCon head" if params.get("modalcon") else "no ModalCon head")
+    precision = params.get("precision", DEFAULT_PRECISION)
+    if precision != DEFAULT_PRECISION:
+        parts.append(f"{PRECISION_WORDS[precision]} in training and inference")
     return ", ".join(parts)
 
 
-def build_table5(params: Mapping[str, Any], rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table:
+def build_table5(params: Mapping[str, Any], rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table:
     """Table 5: the paper's rows, ours counted from ``params`` (and its J&F on ``dataset`` where evaluated)."""
     ours = next((row for row in rows if row.key == OURS and row.dataset == dataset.key), None)
     computed_jf = f"J&F {dataset.name} (computed)"

@@ -2,9 +2,9 @@
 
 An entry is keyed by two strings:
 
-* the **encoder fingerprint** (:func:`encoder_fingerprint`): a digest of the image encoder's weights, SAM's pixel
-  normalisation, the input size and the compute precision. Embeddings of a different SAM, or of the same SAM run
-  in bf16 instead of fp32, are never reused.
+* the **encoder fingerprint** (:func:`encoder_fingerprint`): a digest of what names SAM's weights (the checkpoint
+  file's content digest, or :func:`weights_digest` of a model in memory), the input size, the preprocessing and
+  the precision. Embeddings of a different SAM, or of the same SAM run in bf16 instead of fp32, are never reused.
 * the **frame key** the caller supplies, which must identify the frame's pixels: the inference code passes
   ``"<dataset>/<split>/<video>/<frame name>"``. A content hash was rejected as the key because it needs the
   decoded frame, and a warm cache should not have to read frames at all.
@@ -38,7 +38,7 @@ from segment_anything.modeling import Sam
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_torch_save
 
-PREPROCESSING_VERSION = "resize-longest-side(PIL bilinear)+normalise+pad/1"
+PREPROCESSING_VERSION = "resize-longest-side(antialiased bilinear)+normalise+pad/2"
 """Names the pixel preprocessing in the fingerprint; change it whenever the preprocessing code changes."""
 
 
@@ -172,15 +172,27 @@ class EmbeddingCache:
         return FrameEmbedding(embedding.to(self.storage_dtype), (int(height), int(width)))
 
 
-def encoder_fingerprint(sam: Sam, compute_dtype: str) -> str:
+def encoder_fingerprint(weights: str, image_size: int, precision: str, resize: str) -> str:
     """A 32-hex-digit digest of everything an image embedding depends on besides the frame.
 
-    Hashes the image encoder's state dict (names, dtypes, shapes, bytes), SAM's pixel mean and std, the encoder
-    input size, :data:`PREPROCESSING_VERSION` and ``compute_dtype`` (``"fp32"`` / ``"bf16"``). Reads every weight
-    once: about a second per GB of weights on a CPU.
+    Args:
+        weights: names SAM's weights: the content digest of its checkpoint file (:func:`groprompt.fingerprints.
+            path_digest`, remembered across runs, so a start does not read 2.4 GB) or :func:`weights_digest`.
+        image_size: the encoder's input side.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (:mod:`groprompt.precision`).
+        resize: which resize arithmetic made the encoder's input (it differs by device, see
+            :meth:`groprompt.segmentation.Segmentor.preprocess`).
     """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{PREPROCESSING_VERSION};img_size={sam.image_encoder.img_size};compute={compute_dtype};".encode())
+    digest.update(f"{PREPROCESSING_VERSION};resize={resize};img_size={image_size};compute={precision};"
+                  f"weights={weights}".encode())
+    return digest.hexdigest()
+
+
+def weights_digest(sam: Sam) -> str:
+    """A 32-hex-digit digest of a SAM in memory that has no checkpoint file: its image encoder's state dict (names,
+    dtypes, shapes, bytes) and pixel mean and std. Reads every weight once: about a second per GB on a CPU."""
+    digest = hashlib.blake2b(digest_size=16)
     tensors = [*sam.image_encoder.state_dict().items(), ("pixel_mean", sam.pixel_mean), ("pixel_std", sam.pixel_std)]
     for name, tensor in tensors:
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)

@@ -11,12 +11,12 @@ Boxes are ``(x0, y0, x1, y1)`` float pixels of the original frame, the harness c
 (:mod:`groprompt.data.model`); they are handed to SAM as they are, and a ``nan`` row means "no box" (an empty
 mask, docs/method_spec.md §7). Unlike ``SamPredictor``, the mask decoder runs once per frame for all its boxes:
 ``MaskDecoder.predict_masks`` repeats the image embedding once per prompt, so K boxes on one embedding cost K
-decoder passes in one call, while B images with B boxes in one call would cost B².
+decoder passes in one call, while B images with B boxes in one call would cost B². Frames are resized on the
+segmentor's device (:meth:`Segmentor.preprocess`) and encoded ``batch_size`` at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,13 +24,12 @@ import numpy as np
 import torch
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
+from torch.nn import functional
 
 from groprompt.errors import GroPromptError
+from groprompt.precision import autocast, check_precision, float32_matmuls, forward_precision
 from groprompt.segmentation.build import load_sam
-from groprompt.segmentation.cache import EmbeddingCache, FrameEmbedding, encoder_fingerprint
-
-COMPUTE_DTYPES = ("fp32", "bf16")
-"""``fp32``: plain float32. ``bf16``: the image encoder and mask decoder under bfloat16 autocast."""
+from groprompt.segmentation.cache import EmbeddingCache, FrameEmbedding, encoder_fingerprint, weights_digest
 
 
 class Segmentor:
@@ -39,35 +38,42 @@ class Segmentor:
     Args:
         sam: the model; it is moved to ``device`` and frozen in place.
         device: where SAM runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
-        dtype: ``"fp32"`` or ``"bf16"`` (autocast for the image encoder and mask decoder; the prompt encoder's
-            sinusoidal box encoding always runs in float32). Part of the cache fingerprint.
+        precision: ``"fp32"``, ``"tf32"`` or ``"bf16"`` (:mod:`groprompt.precision`: bf16 autocasts the image
+            encoder and mask decoder; the prompt encoder's sinusoidal box encoding always runs in float32). Part of
+            the cache fingerprint.
         batch_size: frames per image-encoder call.
         decode_batch_size: boxes per mask-decoder call (bounds memory: each box holds a copy of the embedding).
         cache: where embeddings are kept; a memory-only cache by default. Several segmentors may share one.
+        weights: a digest naming SAM's weights in the cache fingerprint: :meth:`from_checkpoint` passes the
+            checkpoint file's (remembered across runs); None hashes the image encoder's weights in memory
+            (:func:`~groprompt.segmentation.cache.weights_digest`: seconds for ViT-H).
     """
 
-    def __init__(self, sam: Sam, *, device: str | torch.device = "cpu", dtype: str = "fp32", batch_size: int = 8,
-                 decode_batch_size: int = 64, cache: EmbeddingCache | None = None) -> None:
-        if dtype not in COMPUTE_DTYPES:
-            raise GroPromptError(f"unknown segmentor dtype {dtype!r}",
-                                 fix=f"choose one of: {', '.join(COMPUTE_DTYPES)}")
+    def __init__(self, sam: Sam, *, device: str | torch.device = "cpu", precision: str = "fp32",
+                 batch_size: int = 8, decode_batch_size: int = 64, cache: EmbeddingCache | None = None,
+                 weights: str | None = None) -> None:
+        check_precision(precision, "segmentor precision")
         if batch_size < 1 or decode_batch_size < 1:
             raise GroPromptError(f"batch sizes must be >= 1 (got batch_size {batch_size}, decode_batch_size "
                                  f"{decode_batch_size})", fix="set positive segmentor batch sizes")
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.precision = precision
         self.batch_size = batch_size
         self.decode_batch_size = decode_batch_size
         self.sam = sam.to(self.device).eval().requires_grad_(False)
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.cache = cache if cache is not None else EmbeddingCache()
-        self.fingerprint = encoder_fingerprint(self.sam, dtype)
+        resize = "pil" if self.device.type == "cpu" else "float"  # see preprocess
+        self.fingerprint = encoder_fingerprint(weights or weights_digest(self.sam), self.image_size, precision, resize)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, **options) -> Segmentor:
-        """A segmentor of the SAM in ``checkpoint`` (size detected or stored; see :func:`load_sam`)."""
+        """A segmentor of the SAM in ``checkpoint`` (size detected or stored; see :func:`load_sam`), its cache
+        fingerprint naming the file's content digest."""
+        from groprompt.fingerprints import path_digest
+
         sam, _ = load_sam(checkpoint)
-        return cls(sam, **options)
+        return cls(sam, weights=path_digest(checkpoint), **options)
 
     @property
     def image_size(self) -> int:
@@ -154,12 +160,12 @@ class Segmentor:
                                       dtype=torch.float32, device=self.device)
         input_size = self.transform.get_preprocess_shape(height, width, self.image_size)
         image_embedding = embedding.to(self.device, torch.float32)[None]
-        dense_pe = self.sam.prompt_encoder.get_dense_pe()
-        with torch.no_grad():
+        with torch.no_grad(), float32_matmuls(self.precision):
+            dense_pe = self.sam.prompt_encoder.get_dense_pe()
             for start in range(0, len(valid), self.decode_batch_size):
                 chunk = input_boxes[start:start + self.decode_batch_size]
                 sparse, dense = self.sam.prompt_encoder(points=None, boxes=chunk, masks=None)
-                with self._autocast():
+                with autocast(self.precision, self.device):
                     low_res, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=dense_pe,
                                                        sparse_prompt_embeddings=sparse,
                                                        dense_prompt_embeddings=dense, multimask_output=False)
@@ -170,10 +176,7 @@ class Segmentor:
     # ------------------------------------------------------------------ torch core
 
     def embed(self, frames: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
-        """SAM image embeddings of frames, ``batch_size`` at a time, bypassing the cache.
-
-        Each frame is resized so its longest side is ``image_size`` (segment-anything's ``ResizeLongestSide``),
-        normalised with SAM's pixel mean/std and zero-padded to a square, as ``SamPredictor.set_image`` does.
+        """SAM image embeddings of frames, ``batch_size`` at a time, bypassing the cache (:meth:`preprocess`).
 
         Args:
             frames: ``(N, H, W, 3) uint8`` RGB array, or a sequence of ``(H_i, W_i, 3) uint8`` frames of any sizes.
@@ -182,12 +185,10 @@ class Segmentor:
             ``(N, C, h, w)`` float32 tensor on the segmentor's device.
         """
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), forward_precision(self.precision, self.device):
             for batch in _batches([_check_frame(frame, index) for index, frame in enumerate(frames)],
                                   self.batch_size):
-                pixels = torch.stack([self._preprocess(frame) for frame in batch])
-                with self._autocast():
-                    outputs.append(self.sam.image_encoder(pixels).float())
+                outputs.append(self.sam.image_encoder(self.preprocess(batch)).float())
         if not outputs:
             return torch.empty((0, *self.embedding_shape), device=self.device)
         return torch.cat(outputs)
@@ -215,20 +216,44 @@ class Segmentor:
         # graph; the same per-axis scaling as a product keeps the gradient path to the boxes.
         scale = torch.tensor([new_w / width, new_h / height] * 2, device=self.device)
         input_boxes = boxes.to(self.device, torch.float32) * scale
-        sparse, _ = self.sam.prompt_encoder(points=None, boxes=input_boxes, masks=None)
+        # Training calls this inside its forward's autocast; a bf16 sinusoid of pixel coordinates would be off by
+        # about a hundredth of a period, so the box encoding stays float32 as at inference.
+        with torch.autocast(self.device.type, enabled=False):
+            sparse, _ = self.sam.prompt_encoder(points=None, boxes=input_boxes, masks=None)
         return sparse.reshape(len(boxes), -1)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """``(H_i, W_i, 3) uint8`` frames -> ``(N, 3, S, S)`` float32 on the device, as ``SamPredictor.set_image``
+        prepares one: resized so the longest side is ``image_size``, normalised with SAM's pixel mean and std,
+        zero-padded to a square.
+
+        The resize happens on the segmentor's device. On a CPU that is segment-anything's own ``ResizeLongestSide``
+        (PIL's antialiased bilinear filter), the reference. On a GPU the frame goes there as uint8 and
+        :func:`resize_grey_levels` resizes it (within one grey level of PIL's). The cache fingerprint names which of
+        the two made an embedding.
+        """
+        return torch.stack([self.sam.preprocess(self._resize(frame)) for frame in frames])
 
     # ------------------------------------------------------------------ helpers
 
-    def _preprocess(self, frame: np.ndarray) -> torch.Tensor:
-        """``(H, W, 3) uint8`` -> ``(3, S, S)`` float32 normalised and padded, on the device."""
-        resized = torch.as_tensor(self.transform.apply_image(frame), device=self.device)
-        return self.sam.preprocess(resized.permute(2, 0, 1).float())
+    def _resize(self, frame: np.ndarray) -> torch.Tensor:
+        """``(H, W, 3) uint8`` -> ``(3, h, w)`` float32 grey levels on the device, longest side ``image_size``."""
+        if self.device.type == "cpu":
+            return torch.from_numpy(self.transform.apply_image(frame)).permute(2, 0, 1).float()
+        size = self.transform.get_preprocess_shape(frame.shape[0], frame.shape[1], self.image_size)
+        # np.require copies a read-only frame (PIL's), which torch.from_numpy would warn about.
+        pixels = torch.from_numpy(np.require(frame, requirements=["C", "W"])).to(self.device).permute(2, 0, 1)
+        return resize_grey_levels(pixels, size)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+
+def resize_grey_levels(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(3, H, W) uint8`` -> ``(3, h, w)`` float32 whole grey levels, on the tensor's device: antialiased bilinear
+    in float32, rounded. PIL filters in integer arithmetic and rounds, so the two differ by at most one level (CUDA
+    has no uint8 kernel for this); ``tests/test_segmentation_segmentor.py`` checks the bound on the CPU."""
+    if tuple(pixels.shape[1:]) == tuple(size):
+        return pixels.float()
+    resized = functional.interpolate(pixels[None].float(), size, mode="bilinear", antialias=True, align_corners=False)
+    return resized[0].round_().clamp_(0, 255)
 
 
 def _check_frame(frame: np.ndarray, which: int | str) -> np.ndarray:

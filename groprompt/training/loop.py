@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
+from groprompt.precision import DEFAULT_PRECISION, check_precision
 from groprompt.prompting.prompter import Prompter
 from groprompt.segmentation.segmentor import Segmentor
 from groprompt.training.checkpoint import (
@@ -67,6 +68,7 @@ class TrainSummary:
         seconds: wall time, both of the steps this invocation ran (a resumed run counts from its resume).
         last: the last step's log row.
         prompter_dir: the exported prompter folder.
+        precision: of the forward passes (``fp32``, ``tf32``, ``bf16``).
     """
 
     epochs: int
@@ -77,6 +79,7 @@ class TrainSummary:
     seconds: float
     last: dict[str, float | int]
     prompter_dir: str
+    precision: str
 
 
 def train(
@@ -90,6 +93,7 @@ def train(
     run: Mapping[str, Any] | None = None,
     context: DistributedContext | None = None,
     progress: bool = True,
+    precision: str = DEFAULT_PRECISION,
 ) -> TrainSummary:
     """Fine-tune the prompter on the clips of ``videos`` (box-only views) and write the run to ``out``.
 
@@ -106,17 +110,18 @@ def train(
         restart_if_changed: when resuming and they differ, delete the run's files in ``out`` (the checkpoints,
             log, config, prompter and summary) and start fresh instead (a note on stderr says so).
         run: the run's inputs (dataset, split, checkpoint paths and content digests...), recorded and compared on
-            resume; the world size is added here.
+            resume; the world size and the precision are added here.
         context: the process group (single process by default).
         progress: show a tqdm bar (rank 0).
+        precision: ``fp32``, ``tf32`` or ``bf16`` (:mod:`groprompt.precision`) of the forward passes.
     """
     context = context or DistributedContext()
     out = Path(out)
-    run = {**(run or {}), "world_size": context.world_size}
+    run = {**(run or {}), "world_size": context.world_size, "precision": check_precision(precision)}
     sampler = ClipSampler(videos, config.clip_length, config.seed)
     state = _resume_state(out, config, run, resume, restart_if_changed, context)
     prompter, segmentor = models()
-    trainer = Trainer.build(config, prompter, segmentor, context)
+    trainer = Trainer.build(config, prompter, segmentor, context, precision)
     first_epoch, step = 0, 0
     if state is not None:
         _restore(trainer, state, epoch_checkpoints(out / "checkpoints")[-1])
@@ -153,7 +158,7 @@ def train(
     summary = TrainSummary(epochs=config.epochs, steps=step, pairs=len(sampler.pairs),
                            unusable_expressions=len(sampler.unusable), skipped_contrastive=skipped,
                            seconds=time.perf_counter() - started, last=last_row,
-                           prompter_dir=str(out / "prompter"))
+                           prompter_dir=str(out / "prompter"), precision=precision)
     if context.is_main:
         export_prompter(prompter, out / "prompter")
         atomic_write_text(out / "train_summary.json", json.dumps(vars(summary), indent=2) + "\n")

@@ -16,6 +16,10 @@ back-propagate:
    are the detached mean text features of S^i and S^j.
 5. L_total (§5). With ``lambda_f = lambda_v = 0`` nothing of 1's second half, 3 or 4 is computed.
 
+The image backbone and input projections run once per frame of the clip, for S^i and S^j alike
+(:meth:`Prompter.encode_images`); only the text-dependent half runs on the 2T items. In ``bf16`` the prompter and
+the ModalCon head run under autocast and every loss is computed in float32 from their float32 outputs.
+
 A batch of B clips is trained clip by clip with gradient accumulation. The objective of one clip is scaled so the
 accumulated gradient is that of §2's batch loss: L_box averaged over the B clips, each contrastive term averaged
 over the clips that have a negative sentence (the losses' own batch definitions).
@@ -38,6 +42,7 @@ from groprompt.losses import (
     text_contrastive_loss,
     total_loss,
 )
+from groprompt.precision import DEFAULT_PRECISION, autocast
 from groprompt.prompting.modalcon import ModalConHead
 from groprompt.prompting.prompter import Prompter, preprocess_frames
 from groprompt.segmentation.segmentor import Segmentor
@@ -87,7 +92,7 @@ def prepare_clip(clip: Clip, config: TrainingConfig, prompter: Prompter, segment
         embeddings = segmentor.embeddings(list(frames), keys)
         visual = torch.stack([entry.embedding for entry in embeddings]).to(device, torch.float32)
     return ClipInputs(
-        pixels=preprocess_frames(frames, shortest, longest).to(device),
+        pixels=preprocess_frames(torch.from_numpy(frames).to(device), shortest, longest),  # resized on the device
         boxes=torch.as_tensor(clip.boxes, dtype=torch.float32, device=device),
         supervised=torch.as_tensor(clip.supervised, device=device),
         frame_size=(int(frames.shape[1]), int(frames.shape[2])),
@@ -105,15 +110,17 @@ class TrainingModel(nn.Module):
         head: the ModalCon head (§4) or None.
         segmentor: the frozen SAM (needed when a contrastive weight is positive).
         config: loss choices and weights.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (autocast of the prompter and the head).
     """
 
     def __init__(self, prompter: Prompter, head: ModalConHead | None, segmentor: Segmentor | None,
-                 config: TrainingConfig) -> None:
+                 config: TrainingConfig, precision: str = DEFAULT_PRECISION) -> None:
         super().__init__()
         self.prompter = prompter
         self.head = head
         self.segmentor = segmentor
         self.config = config
+        self.precision = precision
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters the optimiser updates, in a fixed order (prompter's trainable groups, then the head)."""
@@ -126,9 +133,10 @@ class TrainingModel(nn.Module):
         frames = clip.pixels.shape[0]
         height, width = clip.frame_size
         with_negative = clip.negative is not None
-        pixels = torch.cat((clip.pixels, clip.pixels)) if with_negative else clip.pixels
         sentences = [clip.sentence] * frames + ([clip.negative] * frames if with_negative else [])
-        output = self.prompter(pixels, sentences)
+        on_frame = list(range(frames)) * (2 if with_negative else 1)  # S^j's items reuse S^i's frames
+        with autocast(self.precision, clip.pixels.device):
+            output = self.prompter(clip.pixels, sentences, frames=on_frame)
 
         gt_normalised = pixel_xyxy_to_normalized_cxcywh(clip.boxes, width, height)
         box = box_loss(output.pred_boxes[None, :frames], output.scores[None, :frames], gt_normalised[None],
@@ -137,7 +145,7 @@ class TrainingModel(nn.Module):
         zero = box.total.new_zeros(())
         textcon = modalcon = None
         if config.contrastive:
-            selected = output.pred_boxes[torch.arange(frames, device=pixels.device), box.selected[0]]
+            selected = output.pred_boxes[torch.arange(frames, device=clip.pixels.device), box.selected[0]]
             anchor = normalized_cxcywh_to_pixel_xyxy(selected, width, height)
             textcon = modalcon = zero
             if with_negative and config.lambda_f > 0:
@@ -147,12 +155,13 @@ class TrainingModel(nn.Module):
                     lambda boxes: self.segmentor.prompt_embedding(boxes, clip.frame_size)).loss
             if with_negative and config.lambda_v > 0:
                 prompts = self.segmentor.prompt_embedding(anchor, clip.frame_size)
-                video_feature = self.head(clip.visual_tokens[None], prompts[None])
+                with autocast(self.precision, clip.pixels.device):
+                    video_feature = self.head(clip.visual_tokens[None], prompts[None]).float()
                 z_positive = sentence_feature(output.text_features[:1], output.text_mask[:1])
                 z_negative = sentence_feature(output.text_features[frames:frames + 1],
                                               output.text_mask[frames:frames + 1])
                 modalcon = modality_contrastive_loss(video_feature, z_positive, z_negative,
-                                                     torch.ones(1, dtype=torch.bool, device=pixels.device))
+                                                     torch.ones(1, dtype=torch.bool, device=clip.pixels.device))
         objective = total_loss(box.total * box_scale,
                                None if textcon is None else textcon * contrastive_scale,
                                None if modalcon is None else modalcon * contrastive_scale,

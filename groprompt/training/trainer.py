@@ -7,6 +7,9 @@ optimiser, and one optimiser step over a batch of clips.
   (§2); the learning rate per epoch from :func:`lr_factor` (a ``LambdaLR`` stepped once per epoch).
 * Data parallelism: the model is wrapped in DistributedDataParallel, which averages gradients over the ranks on
   the backward of each rank's last clip of the step (gradient accumulation over its ``batch_clips`` clips).
+* Precision (:mod:`groprompt.precision`): the forward passes run in the run's precision (bf16: autocast, in
+  :class:`~groprompt.training.step.TrainingModel`); parameters, gradients and AdamW's state stay float32 (the
+  master weights), and TF32 is on for the whole step, backward included, only when the precision is ``tf32``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from groprompt.errors import GroPromptError
 from groprompt.losses.total import total_loss
+from groprompt.precision import DEFAULT_PRECISION, float32_matmuls
 from groprompt.prompting.freezing import apply_freezing
 from groprompt.prompting.modalcon import ModalConHead
 from groprompt.prompting.prompter import Prompter
@@ -61,6 +65,7 @@ class Trainer:
         params: the trainable parameters, in a fixed order.
         optimizer: AdamW over ``params``.
         scheduler: the per-epoch learning-rate schedule.
+        precision: ``fp32``, ``tf32`` or ``bf16``.
     """
 
     config: TrainingConfig
@@ -70,10 +75,11 @@ class Trainer:
     params: list[nn.Parameter]
     optimizer: torch.optim.AdamW
     scheduler: torch.optim.lr_scheduler.LambdaLR
+    precision: str = DEFAULT_PRECISION
 
     @classmethod
     def build(cls, config: TrainingConfig, prompter: Prompter, segmentor: Segmentor | None,
-              context: DistributedContext) -> Trainer:
+              context: DistributedContext, precision: str = DEFAULT_PRECISION) -> Trainer:
         """Freeze the prompter per ``config.trainable``, move it to the device, add the ModalCon head when
         ``lambda_v > 0``, and set up AdamW and the schedule. Seeds the generators (``config.seed`` + rank)."""
         if config.contrastive and segmentor is None:
@@ -85,7 +91,7 @@ class Trainer:
         apply_freezing(prompter, config.trainable)
         prompter.to(context.device)
         head = build_head(prompter, segmentor, config.seed).to(context.device) if config.lambda_v > 0 else None
-        model = TrainingModel(prompter, head, segmentor if config.contrastive else None, config).train()
+        model = TrainingModel(prompter, head, segmentor if config.contrastive else None, config, precision).train()
         params = model.trainable_parameters()
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(epoch, config))
@@ -96,11 +102,15 @@ class Trainer:
             wrapped = DistributedDataParallel(
                 model, device_ids=[context.device] if context.device.type == "cuda" else None,
                 find_unused_parameters=head is not None)
-        return cls(config, context, model, wrapped, params, optimizer, scheduler)
+        return cls(config, context, model, wrapped, params, optimizer, scheduler, precision)
 
     def step(self, clips: Sequence[Clip]) -> dict[str, float | int]:
         """One optimiser step over this rank's clips; returns the global batch's log row (epoch and step left
         for the caller; see :mod:`groprompt.training.log` for the columns)."""
+        with float32_matmuls(self.precision):
+            return self._step(clips)
+
+    def _step(self, clips: Sequence[Clip]) -> dict[str, float | int]:
         config, context = self.config, self.context
         box_scale, contrastive_scale, with_negative = clip_scales(clips, config)
         self.optimizer.zero_grad(set_to_none=True)

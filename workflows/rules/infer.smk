@@ -7,9 +7,9 @@ share one SAM embedding cache, so each frame is embedded once for the whole stud
 
 A run is resumable, and `groprompt infer` alone decides what of an earlier attempt it keeps: the declared output,
 run_stats.json, is written last, and on a rerun infer keeps the videos finished by a run of the same identity
-(method, options, split, and content digests of the dataset's metadata, the SAM checkpoint and the prompter
-checkpoint). With --restart-if-changed, a folder left by other inputs (a retrained prompter, regenerated data) is
-emptied and the run starts over.
+(method, options, precision, split, and content digests of the dataset's metadata, the SAM checkpoint and the
+prompter checkpoint). With --restart-if-changed, a folder left by other inputs (a retrained prompter, regenerated
+data, another precision) is emptied and the run starts over.
 """
 
 
@@ -45,7 +45,7 @@ INFER_SHELL = (
     "{params.on_gpus} groprompt infer --method {params.method:q} {params.options} {params.offers} "
     "--dataset-kind {params.kind:q} --data {params.data:q} --split {wildcards.split:q} "
     "--segmentor {params.segmentor:q} --segmentor-variant {params.segmentor_variant:q} "
-    "--segmentor-dtype {params.segmentor_dtype:q} --out {params.out:q} --cache {params.cache:q} "
+    "--precision {params.precision:q} --out {params.out:q} --cache {params.cache:q} "
     "--baselines-dir {params.baselines:q} --device {params.device:q} {params.submission} --restart-if-changed "
     "> {log:q} 2>&1"
 )
@@ -62,7 +62,7 @@ def infer_params(method, out, options):
         "data": lambda w: dataset_root(w.dataset),
         "segmentor": segmentor_checkpoint(),
         "segmentor_variant": config["models"]["segmentor_variant"],
-        "segmentor_dtype": config["models"]["segmentor_dtype"],
+        "precision": config["precision"],
         "cache": SAM_CACHE,
         "baselines": BASELINES,
         "device": config["device"],

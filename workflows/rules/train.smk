@@ -7,6 +7,10 @@ command continues from the last complete epoch (`--resume`) and, training being 
 weights as an uninterrupted run. `groprompt train` alone decides whether the checkpoints may be continued: they
 record the config and the inputs (paths and content digests of the data's metadata and of every checkpoint), and
 with --restart-if-changed a run of another config or other inputs is deleted and started over.
+
+Every run is handed the SAM checkpoint: `groprompt train` decides from the variant's loss weights whether it uses
+it (TextCon or ModalCon on), and an L_box-only run neither loads nor records it, so the workflow holds no copy of
+that rule. Each run records the study's precision (a changed precision starts it over).
 """
 
 
@@ -17,17 +21,14 @@ def training_values(variant):
             "prompter_size": models["prompter_size"], "trainable": list(models["trainable"])}
 
 
-def contrastive(variant):
-    values = config["train"]["variants"][variant]
-    return values["lambda_f"] > 0 or values["lambda_v"] > 0
-
-
 def params_values():
-    """The models section `groprompt params` counts (the ModalCon head trains when any variant uses L^v)."""
+    """The models section `groprompt params` counts (the ModalCon head trains when any variant uses L^v), and the
+    study's precision for Table 5."""
     models = config["models"]
     return {"prompter": {"size": models["prompter_size"], "trainable": list(models["trainable"])},
             "segmentor": {"variant": models["segmentor_variant"]},
-            "modalcon": {"enabled": any(v["lambda_v"] > 0 for v in config["train"]["variants"].values())}}
+            "modalcon": {"enabled": any(v["lambda_v"] > 0 for v in config["train"]["variants"].values())},
+            "precision": config["precision"]}
 
 
 def train_launcher():
@@ -94,9 +95,10 @@ rule train:
         split=config["train"]["split"],
         prompter=grounder_checkpoint(),
         tokenizer=f"--tokenizer {shlex.quote(tokenizer())}" if tokenizer() else "",
-        segmentor=lambda w: f"--segmentor {shlex.quote(segmentor_checkpoint())}" if contrastive(w.variant) else "",
+        segmentor=segmentor_checkpoint(),
         out=lambda w: train_run(w.variant, w.seed),
         device=config["device"],
+        precision=config["precision"],
         cache=SAM_CACHE,
     wildcard_constraints:
         variant="|".join(config["train"]["variants"]),
@@ -110,6 +112,7 @@ rule train:
         bench("train", "{variant}", "seed{seed}")
     shell:
         "{params.launcher} train --dataset-kind {params.kind:q} --data {params.data:q} --split {params.split:q} "
-        "--prompter {params.prompter:q} {params.tokenizer} {params.segmentor} --config {input.config:q} "
-        "--set seed={wildcards.seed} --out {params.out:q} --resume --restart-if-changed --device {params.device:q} "
-        "--embedding-cache {params.cache:q} > {log:q} 2>&1"
+        "--prompter {params.prompter:q} {params.tokenizer} --segmentor {params.segmentor:q} "
+        "--config {input.config:q} --set seed={wildcards.seed} --out {params.out:q} --resume --restart-if-changed "
+        "--device {params.device:q} --precision {params.precision:q} --embedding-cache {params.cache:q} "
+        "> {log:q} 2>&1"
