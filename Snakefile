@@ -6,8 +6,9 @@
     snakemake --profile workflows/profiles/slurm --configfile workflows/config/paper_refdavis.yaml
 
 Stages (workflows/rules/): data (SynRVOS) -> pretrain (stand-in SAM and grounder) -> train (GroPrompt variants x
-seeds) -> infer (every method found by `groprompt methods`) -> evaluate -> report (tables, figure, run stats).
-Data and models go to work/<name>/, tables and figures to results/<name>/.
+seeds) -> infer (every method found by `groprompt methods`) -> evaluate (as each dataset kind of `groprompt
+datasets` declares) -> report (tables, figure, run stats). Data and models go to work/<name>/, one log per job to
+work/<name>/logs/ (the console names each finished job's), tables and figures to results/<name>/, rewritten.
 """
 
 import os

@@ -21,10 +21,8 @@ A module that fails to import is reported with its error, and the other methods 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
-import sys
-import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ import numpy as np
 
 from groprompt.data.model import Expression, FrameAnnotation, Video
 from groprompt.errors import GroPromptError
+from groprompt.plugins import describe_import_error, load_module_file, plugin_files
 
 ENTRY_POINT_GROUP = "groprompt.methods"
 BUILTIN_METHODS: tuple[str, ...] = ("groprompt.groprompt_method:GroPrompt",)
@@ -205,26 +204,6 @@ def _methods_in_module(module: object) -> list[type[Method]]:
     return sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
 
 
-def _import_error(error: BaseException) -> str:
-    last = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f" ({Path(last.filename).name}:{last.lineno})" if last else ""
-    return f"{type(error).__name__}: {error}{where}"
-
-
-def _load_file(path: Path) -> object:
-    module_name = f"groprompt_baselines.{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
-
-
 def discover_methods(baselines_dir: str | Path | None = "baselines") -> Registry:
     """Find every method: built-in, entry points of group ``groprompt.methods``, and ``baselines_dir/*.py``.
 
@@ -237,25 +216,21 @@ def discover_methods(baselines_dir: str | Path | None = "baselines") -> Registry
         try:
             registry.add(getattr(importlib.import_module(module_name), class_name), f"groprompt ({module_name})")
         except Exception as error:  # a broken optional dependency must not hide the other methods
-            registry.failures.append(MethodEntry(class_name, module_name, error=_import_error(error)))
+            registry.failures.append(MethodEntry(class_name, module_name, error=describe_import_error(error)))
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             registry.add(entry_point.load(), f"entry point {entry_point.value}")
         except Exception as error:
-            registry.failures.append(MethodEntry(entry_point.name, entry_point.value, error=_import_error(error)))
-    folder = Path(baselines_dir) if baselines_dir is not None else None
-    if folder is not None and folder.is_dir():
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            try:
-                module = _load_file(path)
-            except Exception as error:
-                registry.failures.append(MethodEntry(path.stem, str(path), error=_import_error(error)))
-                continue
-            classes = _methods_in_module(module)
-            if not classes:
-                registry.failures.append(MethodEntry(path.stem, str(path), error="defines no Method subclass"))
-            for cls in classes:
-                registry.add(cls, str(path))
+            registry.failures.append(MethodEntry(entry_point.name, entry_point.value, error=describe_import_error(error)))
+    for path in plugin_files(Path(baselines_dir) if baselines_dir is not None else None):
+        try:
+            module = load_module_file(path, "groprompt_baselines")
+        except Exception as error:
+            registry.failures.append(MethodEntry(path.stem, str(path), error=describe_import_error(error)))
+            continue
+        classes = _methods_in_module(module)
+        if not classes:
+            registry.failures.append(MethodEntry(path.stem, str(path), error="defines no Method subclass"))
+        for cls in classes:
+            registry.add(cls, str(path))
     return registry

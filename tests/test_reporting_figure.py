@@ -17,12 +17,11 @@ from PIL import Image
 
 from groprompt.cli import main
 from groprompt.data.model import tight_box
-from groprompt.data.registry import open_dataset
+from groprompt.data.registry import dataset_kind, open_dataset
 from groprompt.errors import GroPromptError
 from groprompt.inference.outputs import OutputLayout, VideoWriter
 from groprompt.reporting import figures
 from groprompt.reporting.figures import MethodOutputs, choose_examples, qualitative_figure
-from groprompt.reporting.results import DATASETS
 
 SHIFT = 3
 
@@ -71,7 +70,7 @@ def test_caption_figures_by_hand(toy, monkeypatch):
     monkeypatch.setattr(figures, "render_sheet", fake_render)
     dataset = open_dataset("synrvos", toy["data"], "valid")
     methods = [MethodOutputs("grounded-sam", toy["gsam"]), MethodOutputs("gt-box-sam", toy["gt"])]
-    qualitative_figure(dataset, DATASETS["synrvos"], methods, num_frames=2)
+    qualitative_figure(dataset, dataset_kind("synrvos"), methods, num_frames=2)
     assert "SynRVOS (synthetic), not Ref-DAVIS17" in captured["title"] and "moving" in captured["title"]
     lines = [text for text, _ in captured["caption"]]
     assert lines[0] == 'expression [motion]: "the green square moving right" (object 2)'
@@ -100,4 +99,4 @@ def test_missing_outputs_are_named(toy, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(GroPromptError, match="boxes file is missing"):
-        qualitative_figure(dataset, DATASETS["synrvos"], [MethodOutputs("grounded-sam", empty)])
+        qualitative_figure(dataset, dataset_kind("synrvos"), [MethodOutputs("grounded-sam", empty)])

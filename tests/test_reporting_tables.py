@@ -235,6 +235,26 @@ def test_refdavis_tables_1_and_protocols(tmp_path):
     assert list(table1) == ["Grounded-SAM [25]", "Grounded-SAM", "GroPrompt (Ours)"]
 
 
+def test_a_kind_of_the_users_joins_the_table_it_declares(tmp_path, monkeypatch):
+    """Table 1's datasets are the kinds that declare it: the paper's two, then a module's, with its name."""
+    kinds = tmp_path / "dataset_kinds"
+    kinds.mkdir()
+    (kinds / "mybench.py").write_text('from groprompt.data import DatasetKind, load_refytvos\n'
+                                      'MYBENCH = DatasetKind("mybench", "MyBench", load_refytvos, "per-expression", '
+                                      'table="table1")\n')
+    monkeypatch.setenv("GROPROMPT_DATASET_KINDS", str(kinds))
+    folder = write_eval(tmp_path / "gsam", mean_row(**{"J&F-Mean": 50.0, "J-Mean": 40.0, "F-Mean": 60.0}))
+    tables = tables_by_name(build_tables("mybench", read_rows([f"grounded-sam={folder}"], "mybench")))
+    assert set(tables) == {"table6", "table1"}
+    assert "on MyBench." in tables["table6"].caption
+    table1 = tables["table1"]
+    assert [column.name for column in table1.columns][2::3] == ["Ref-YouTube-VOS J&F", "Ref-DAVIS17 J&F",
+                                                                   "MyBench J&F"]
+    assert "validation splits of Ref-YouTube-VOS, Ref-DAVIS17 and MyBench: J&F" in table1.caption
+    assert "this harness's evaluation on MyBench (blank" in table1.caption
+    assert markdown_rows(table1)["Grounded-SAM"] == ["computed", *["–"] * 6, "50.0", "40.0", "60.0"]
+
+
 def test_table2_from_a_one_row_summary(tmp_path):
     figures = {"P@0.5": 80, "P@0.6": 70, "P@0.7": 60, "P@0.8": 50, "P@0.9": 20, "overall IoU": 75, "mean IoU": 65}
     folder = write_eval(tmp_path / "a2d", [figures])
@@ -262,7 +282,7 @@ def test_tables_cli(study, tmp_path, capsys):
     params = tmp_path / "params.json"
     params.write_text(json.dumps({"prompter_size": "tiny", "totals": {"all": {"parameters": 5, "trainable": 3}}}))
     out = tmp_path / "results" / "toy"
-    code = main(["tables", "--config-name", "toy", "--dataset", "synrvos", "--params", str(params),
+    code = main(["tables", "--config-name", "toy", "--dataset-kind", "synrvos", "--params", str(params),
                  "--rows", *study.values(), "--out", str(out)])
     assert code == 0
     assert "# Tables of the study toy" in (out / "tables.md").read_text()
@@ -275,19 +295,19 @@ def test_tables_cli_without_rows_makes_table5_alone(tmp_path, capsys):
     params = tmp_path / "params.json"
     params.write_text(json.dumps({"prompter_size": "swin-b", "totals": {"all": {"parameters": 9, "trainable": 7}}}))
     out = tmp_path / "results" / "ytvos"
-    assert main(["tables", "--config-name", "ytvos", "--dataset", "refytvos", "--params", str(params),
+    assert main(["tables", "--config-name", "ytvos", "--dataset-kind", "refytvos", "--params", str(params),
                  "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"table5.csv", "table5.md", "table5.tex", "tables.md"}
     assert "| GroPrompt (Ours) | 7 |" in (out / "table5.md").read_text()
     capsys.readouterr()
-    assert main(["tables", "--config-name", "ytvos", "--dataset", "refytvos", "--out", str(tmp_path / "x")]) == 2
+    assert main(["tables", "--config-name", "ytvos", "--dataset-kind", "refytvos", "--out", str(tmp_path / "x")]) == 2
     assert "nothing to tabulate" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("spec, message", [("grounded-sam", "malformed row"), ("nowhere:x=a", "unknown dataset"),
                                            ("x={missing}", "no summary.csv")])
 def test_bad_rows_are_named(tmp_path, capsys, spec, message):
-    code = main(["tables", "--config-name", "toy", "--dataset", "synrvos",
+    code = main(["tables", "--config-name", "toy", "--dataset-kind", "synrvos",
                  "--rows", spec.format(missing=tmp_path / "nope"), "--out", str(tmp_path / "out")])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -350,7 +370,7 @@ def test_contra_against_lbox_paired_by_seed(tmp_path):
 def test_tables_cli_writes_the_difference_tables(study, tmp_path, capsys):
     out = tmp_path / "out"
     others = [spec for key, spec in study.items() if key != "groprompt-lbox-contra"]
-    assert main(["tables", "--config-name", "toy", "--dataset", "synrvos", "--rows", *others,
+    assert main(["tables", "--config-name", "toy", "--dataset-kind", "synrvos", "--rows", *others,
                  *seeded_variants(tmp_path), "--out", str(out)]) == 0
     capsys.readouterr()
     assert {"by_kind_contra.csv", "by_kind_contra.md"} <= {p.name for p in out.iterdir()}
@@ -381,7 +401,7 @@ def test_mismatched_rows_are_an_error(study, tmp_path, capsys):
     with pytest.raises(GroPromptError, match=r"GT box \+ SAM .* has 1 per-object row\(s\) that Grounded-SAM .* "
                                              r"lacks.*video z, expression 0"):
         build_tables("synrvos", rows)
-    assert main(["tables", "--config-name", "toy", "--dataset", "synrvos", "--rows", study["grounded-sam"],
+    assert main(["tables", "--config-name", "toy", "--dataset-kind", "synrvos", "--rows", study["grounded-sam"],
                  f"gt-box-sam={elsewhere}", "--out", str(tmp_path / "out")]) == 2
     assert "paired difference needs both runs on the same rows" in capsys.readouterr().err
 

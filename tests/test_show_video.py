@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from groprompt.cli import main
@@ -89,10 +90,12 @@ def test_show_video_cli_writes_a_legible_png(tmp_path: Path):
     config = get_preset("smoke").replace(name="tiny", train_videos=1, valid_videos=1, pretrain_frames=1)
     generate_synrvos(root, config, seed=0, workers=1, progress=False)
     out = tmp_path / "sheet.png"
-    assert main(["show-video", "--root", str(root), "--split", "valid", "--video", "valid_00000",
-                 "--out", str(out)]) == 0
+    data = ["--dataset-kind", "synrvos", "--data", str(root)]
+    assert main(["show-video", *data, "--split", "valid", "--video", "valid_00000", "--out", str(out)]) == 0
     with Image.open(out) as sheet:
         assert sheet.format == "PNG" and sheet.width == 4 * 240 + 5 * GAP
         assert sheet.height > 2 * 240 + 2 * 22  # two rows of tiles, a title and at least one expression
-    assert main(["show-video", "--root", str(root), "--video", "nope", "--out", str(out)]) == 2
-    assert main(["show-video", "--root", str(root), "--video", "valid_00000", "--out", str(tmp_path / "x.jpg")]) == 2
+    assert main(["show-video", *data, "--video", "nope", "--out", str(out)]) == 2
+    assert main(["show-video", *data, "--video", "valid_00000", "--out", str(tmp_path / "x.jpg")]) == 2
+    with pytest.raises(SystemExit):  # the flags of every other step, not show-video's old --root and --dataset
+        main(["show-video", "--root", str(root), "--dataset", "synrvos", "--video", "valid_00000", "--out", str(out)])

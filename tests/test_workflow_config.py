@@ -70,8 +70,8 @@ def test_the_schema_names_the_offending_key(change, path: list, words: str) -> N
 
 def test_the_schema_follows_the_library() -> None:
     """Keys and enums the schema repeats from the library (so a config error shows before any job) are the
-    library's: TrainingConfig's fields, prompter sizes, SAM variants, parameter groups, readers, SynRVOS presets."""
-    from groprompt.data.registry import KINDS
+    library's: TrainingConfig's fields, prompter sizes, SAM variants, parameter groups, SynRVOS presets. Dataset
+    kinds are not repeated: a user's module adds one, so the workflow checks `kind` against `groprompt datasets`."""
     from groprompt.data.synrvos.presets import PRESETS
     from groprompt.prompting.config import PROMPTER_SIZES
     from groprompt.prompting.freezing import DEFAULT_TRAINABLE, PARAMETER_GROUPS
@@ -87,7 +87,7 @@ def test_the_schema_follows_the_library() -> None:
     assert models["trainable"]["items"]["enum"] == list(PARAMETER_GROUPS)
     assert models["trainable"]["default"] == list(DEFAULT_TRAINABLE)
     dataset = spec["$defs"]["dataset"]["properties"]
-    assert set(dataset["kind"]["enum"]) == set(KINDS)
+    assert dataset["kind"] == {"description": dataset["kind"]["description"], "type": "string"}
     assert set(dataset["generate"]["properties"]["preset"]["enum"]) == set(PRESETS)
 
 
@@ -125,6 +125,25 @@ def test_snakemake_names_every_missing_path_and_cross_key_mistake(tmp_path: Path
     message = _failed(dry_run(tmp_path, path))
     assert "gpus: 8 GPUs with device cpu" in message
     assert "train.dataset: no dataset 'refytvos2' in datasets" in message
+
+
+def test_snakemake_names_an_unknown_dataset_kind_and_the_known_ones(tmp_path: Path) -> None:
+    config = load("smoke")
+    config["datasets"]["synrvos"]["kind"] = "refcoco"
+    path = tmp_path / "kind.yaml"
+    path.write_text(yaml.safe_dump(config))
+    message = _failed(dry_run(tmp_path, path))
+    assert "datasets.synrvos.kind: unknown dataset kind 'refcoco' (known: a2d, jhmdb, refdavis, refytvos, " \
+           "synrvos)" in message
+
+
+def test_snakemake_refuses_to_score_a_split_without_ground_truth(tmp_path: Path) -> None:
+    path = paper_config("paper_refytvos", tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["evaluation"][0]["score"] = True
+    path.write_text(yaml.safe_dump(config))
+    message = _failed(dry_run(tmp_path, path))
+    assert "evaluation[0]: refytvos valid has no public ground truth; set score: false" in message
 
 
 # ---------------------------------------------------------------------------------------------------- GPU slots

@@ -15,6 +15,7 @@ import yaml
 from workflow_fixtures import (
     CONFIGS,
     REPO,
+    copy_workflow,
     discovered,
     dry_run,
     job_counts,
@@ -51,10 +52,10 @@ def test_the_default_study_plans_every_stage(default_plan) -> None:
     assert "gpu_slots.py" not in out and "torchrun" not in out and "gpu=1" not in out
     assert out.count("--cache work/default/cache/sam") == len(BASELINES) + groprompt_runs
     assert "--embedding-cache work/default/cache/sam" in out
-    # L_box only needs no SAM; the contrastive variant gets it.
+    # Every training run is handed SAM: `groprompt train` decides from the variant's loss weights whether to use it.
     train_lines = [line for line in out.splitlines() if " train --dataset-kind" in line]
-    assert sum("--segmentor" in line for line in train_lines) == 3
-    assert all("--resume" in line for line in train_lines)
+    assert len(train_lines) == groprompt_runs
+    assert all("--segmentor work/default/models/segmentor.pt" in line and "--resume" in line for line in train_lines)
 
 
 def test_a_fresh_clone_with_the_committed_results_runs_the_whole_study(tmp_path: Path) -> None:
@@ -113,14 +114,13 @@ def test_paper_refdavis_trains_on_ytvos_with_torchrun_and_gpus(tmp_path: Path) -
     assert sum("gpu=1" in line for line in declared) == len(BASELINES) + 2
     assert f"--offer checkpoint={tmp_path}/models/groundingdino_swinb_cogcoor.pth" in out
     assert "--segmentor-variant vit_h" in out and "--dataset-kind refdavis" in out
-    # The paper's protocol: per-expression masks merged into the four expression sets, then assignment and strict
-    # per set, with each object's box IoU in its set.
+    # One evaluate command per run: the kind's declared evaluation (Ref-DAVIS17's expression sets) is the step's.
     evaluations = [line for line in out.splitlines() if "groprompt evaluate" in line]
     assert len(evaluations) == len(BASELINES) + 2
     for line in evaluations:
-        assert "groprompt expression-sets --pred work/paper_refdavis/infer/refdavis/valid/" in line
-        assert "--layout refdavis" in line and "--boxes work/paper_refdavis/infer/refdavis/valid/" in line
-        assert f"--gt {tmp_path}/data/refdavis/valid/Annotations" in line
+        assert f"groprompt evaluate --dataset-kind refdavis --data {tmp_path}/data/refdavis --split valid " \
+               "--pred work/paper_refdavis/infer/refdavis/valid/" in line
+        assert "--out work/paper_refdavis/eval/refdavis/valid/" in line
 
 
 def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> No
     assert result.stdout.count("--submission") == len(WITHOUT_ORACLES) + 2
     # Nothing scored, so Table 5 alone: its counts come from the models of the config.
     [tables] = [line for line in result.stdout.splitlines() if "groprompt tables" in line]
-    assert "--dataset refytvos" in tables and "--params work/paper_refytvos/params.json" in tables
+    assert "--dataset-kind refytvos" in tables and "--params work/paper_refytvos/params.json" in tables
     assert "--rows" not in tables
 
 
@@ -145,19 +145,16 @@ def test_paper_a2d_runs_both_test_sets_with_a2d_lambdas(tmp_path: Path) -> None:
     assert counts["train"] == 2 and "--dataset-kind a2d" in result.stdout and "--dataset-kind jhmdb" in result.stdout
     out = result.stdout
     for kind in ("a2d", "jhmdb"):
-        assert out.count(f"--layout referring --dataset-kind {kind} --data {tmp_path}/data/") == len(BASELINES) + 2
+        assert out.count(f"groprompt evaluate --dataset-kind {kind} --data {tmp_path}/data/{kind} --split test") \
+            == len(BASELINES) + 2
     [tables] = [line for line in out.splitlines() if "groprompt tables" in line]
-    assert "--dataset a2d" in tables and "jhmdb:gt-box-sam=work/paper_a2d/eval/jhmdb/test/gt-box-sam" in tables
+    assert "--dataset-kind a2d" in tables and "jhmdb:gt-box-sam=work/paper_a2d/eval/jhmdb/test/gt-box-sam" in tables
 
 
 @pytest.fixture()
 def workflow_copy(tmp_path: Path) -> Path:
-    """The Snakefile, workflows/ and baselines/ copied to ``tmp_path/repo`` (so baselines/ can gain a module)."""
-    copy = tmp_path / "repo"
-    shutil.copytree(REPO / "workflows", copy / "workflows")
-    shutil.copytree(REPO / "baselines", copy / "baselines", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "Snakefile", copy / "Snakefile")
-    return copy
+    """The workflow copied to ``tmp_path/repo`` (so baselines/ can gain a module)."""
+    return copy_workflow(tmp_path / "repo")
 
 
 def test_a_module_dropped_into_baselines_becomes_jobs(workflow_copy: Path) -> None:

@@ -25,19 +25,13 @@ import pandas as pd
 import pytest
 import yaml
 from datasets_fixtures import A2DVideo, JHMDBVideo, ToyVideo, moving_squares, write_a2d, write_jhmdb, write_refytvos
-from workflow_fixtures import CONFIGS, discovered, run_study
+from workflow_fixtures import CONFIGS, TINY_FRAME, discovered, run_study, tiny_checkpoints
 
-from groprompt.data.refytvos import load_refytvos
+from groprompt.data.registry import dataset_kind
 from groprompt.masks import read_label_png
-from groprompt.pretraining import SegmentorPretrainConfig, load_box_masks, pretrain_segmentor
-from groprompt.prompting.build import build_prompter
-from groprompt.reporting.results import DATASETS, REFERRING_MEASURES, normalise_key, row_label
-from groprompt.segmentation import SAM_VARIANTS
-from groprompt.segmentation.build import save_sam
-from groprompt.training.checkpoint import export_prompter
+from groprompt.reporting.results import REFERRING_MEASURES, normalise_key, row_label
 
-FRAME = (32, 32)
-"""Frame size of every video: the smallest the tiny models take comfortably (H, W even for A2D's yuv420p mp4)."""
+FRAME = TINY_FRAME
 SIDE = 8
 """Side of the moving squares (moving_squares: object k at rows 4 + 8(k-1), columns 2 + 2t)."""
 GT = "GT box + SAM"
@@ -63,35 +57,10 @@ def expected_labels(config: dict) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
-def _still_frames(count: int) -> list[ToyVideo]:
-    """One-frame videos, each with one rectangle (red or green) of random size and place: SAM's pre-training."""
-    rng = np.random.default_rng(0)
-    videos = []
-    for index in range(count):
-        labels = np.zeros((1, *FRAME), dtype=np.uint8)
-        height, width = rng.integers(5, 16, size=2)
-        top, left = rng.integers(0, FRAME[0] - height), rng.integers(0, FRAME[1] - width)
-        obj = int(rng.integers(1, 3))
-        labels[0, top:top + height, left:left + width] = obj
-        videos.append(ToyVideo(f"still_{index:03d}", labels, [{"exp": "a rectangle", "obj_id": str(obj)}]))
-    return videos
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """``checkpoints:`` of both studies: the tiny grounder as a Hugging Face folder (random, with the bundled MiniLM
-    text backbone and tokenizer, as pre-training exports it) and the tiny SAM as a groprompt SAM file, pre-trained
-    30 steps on one-object frames (a few seconds): it segments the object of a frame, box or no box."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    stills = write_refytvos(folder / "stills", "train", _still_frames(40))
-    samples = load_box_masks(load_refytvos(stills, "train"), progress=False)
-    train, heldout = samples.split_heldout(4)
-    sam, metrics = pretrain_segmentor(train, heldout, SegmentorPretrainConfig(steps=30, batch_size=8, lr=3e-3),
-                                      progress=False)
-    assert metrics["heldout_mask_iou"] > 0.8, metrics  # the ranking tests rely on it
-    save_sam(sam, SAM_VARIANTS["tiny"], folder / "segmentor.pt")
-    export_prompter(build_prompter("tiny"), folder / "grounder")
-    return {"grounder": str(folder / "grounder"), "segmentor": str(folder / "segmentor.pt")}
+    """``checkpoints:`` of both studies: the tiny grounder and SAM of :func:`workflow_fixtures.tiny_checkpoints`."""
+    return tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
 # ---------------------------------------------------------------------------------------------- studies
@@ -239,7 +208,7 @@ def test_table1_has_computed_refdavis_rows_only(refdavis_study: Study) -> None:
     table = refdavis_study.table("table1")
     computed = table[table["Source"] == "computed"].set_index("Method")
     assert set(computed.index) == expected_labels(refdavis_study.config)
-    davis, ytvos = DATASETS["refdavis"].name, DATASETS["refytvos"].name
+    davis, ytvos = dataset_kind("refdavis").name, dataset_kind("refytvos").name
     for measure in ("J&F", "J", "F"):
         assert pd.to_numeric(computed[f"{davis} {measure}"], errors="raise").between(0, 100).all()
         assert computed[f"{ytvos} {measure}"].isna().all(), "Ref-YouTube-VOS was not evaluated"

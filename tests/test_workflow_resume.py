@@ -3,9 +3,8 @@
 and the study live in a folder whose name has spaces and a non-ASCII letter, so every path of every rule (the
 baselines folder under the Snakefile's, the logs, data and models under the working directory) must be quoted.
 
-The study is workflows/config/smoke.yaml made smaller (fewer SynRVOS videos, pre-training of a few steps, one
-GroPrompt variant of one short epoch, first-frame-box left out), plus a rerun of one inference job and its
-downstream jobs (twice).
+The study is workflows/config/smoke.yaml made smaller (:func:`workflow_fixtures.reduced_smoke_config`), plus a rerun
+of one inference job and its downstream jobs (twice).
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from workflow_fixtures import CONFIGS, REPO, SNAKEMAKE
+from workflow_fixtures import SNAKEMAKE, cli_environment, copy_workflow, reduced_smoke_config
 
 KILLED = "grounded-sam"
 """The job killed: a baseline (the jobs whose rerun the old shell guard emptied), the slowest per video."""
@@ -28,28 +26,12 @@ RESULTS = ("*.csv", "*.md", "*.tex", "figure.png")
 """The result files compared byte for byte (run_stats.* hold wall times)."""
 
 
-def _reduced_config() -> dict:
-    config = yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
-    config["datasets"]["synrvos"]["generate"] |= {"train_videos": 3, "valid_videos": 4, "pretrain_frames": 320}
-    config["pretrain"]["segmentor"]["steps"] = 20
-    config["pretrain"]["grounder"]["steps"] = 5
-    config["train"]["variants"] = {"lbox": config["train"]["variants"]["lbox"]}
-    config["train"]["settings"] |= {"epochs": 1, "lr_drop_epochs": [], "steps_per_epoch": 2}
-    config["exclude_methods"] = ["first-frame-box"]
-    return config
-
-
 class Study:
     """A copy of the workflow in ``folder`` (Snakefile, workflows/, baselines/) run there with a config."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True)
-        ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copy(REPO / "Snakefile", folder / "Snakefile")
-        for name in ("workflows", "baselines"):
-            shutil.copytree(REPO / name, folder / name, ignore=ignore)
-        (folder / "study.yaml").write_text(yaml.safe_dump(_reduced_config(), sort_keys=False))
+        self.folder = copy_workflow(folder)
+        (folder / "study.yaml").write_text(yaml.safe_dump(reduced_smoke_config(), sort_keys=False))
         self.infer = folder / "work" / "smoke" / "infer" / "synrvos" / "valid" / KILLED
         self.results = folder / "results" / "smoke"
 
@@ -57,8 +39,7 @@ class Study:
         """The same `snakemake` command every time."""
         command = [*SNAKEMAKE, "--cores", "2", "--snakefile", str(self.folder / "Snakefile"), "--directory",
                    str(self.folder), "--configfile", str(self.folder / "study.yaml")]
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return subprocess.Popen(command, cwd=self.folder, env={**os.environ, "PATH": path}, text=True,
+        return subprocess.Popen(command, cwd=self.folder, env=cli_environment(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def run(self) -> tuple[int, str]:

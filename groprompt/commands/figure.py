@@ -11,7 +11,7 @@ HELP = "Draw the qualitative figure (paper Fig. 2 style): frames, expression, ea
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-kind", required=True,
-                        help="dataset reader, as for groprompt infer: synrvos, refdavis, refytvos, a2d, jhmdb")
+                        help="dataset kind, as for groprompt infer (groprompt datasets lists them)")
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", default="valid", help="split the methods were run on (default: %(default)s)")
     parser.add_argument("--method", action="append", required=True, metavar="KEY=INFER_DIR",
@@ -26,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from groprompt.data.registry import open_dataset
+    from groprompt.data.registry import dataset_kind, open_dataset
     from groprompt.errors import GroPromptError
     from groprompt.reporting.contact_sheet import save_sheet
     from groprompt.reporting.figures import MethodOutputs, qualitative_figure
-    from groprompt.reporting.results import dataset_info, normalise_key
+    from groprompt.reporting.results import normalise_key
 
     if args.examples < 1 or args.frames < 1:
         raise GroPromptError("--examples and --frames must be at least 1", fix="pass positive numbers")
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             raise GroPromptError(f"infer folder of {key!r} does not exist", path=folder,
                                  fix="pass the --out folder of groprompt infer")
         methods.append(MethodOutputs(normalise_key(key), Path(folder)))
-    info = dataset_info(args.dataset_kind)
+    info = dataset_kind(args.dataset_kind)
     dataset = open_dataset(args.dataset_kind, args.data, args.split)
     figure = qualitative_figure(dataset, info, methods, examples=args.examples, num_frames=args.frames,
                                 video=args.video)

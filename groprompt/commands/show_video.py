@@ -9,11 +9,11 @@ HELP = "Draw a PNG contact sheet of a video: frames, ground-truth masks and boxe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, help="dataset root folder")
+    parser.add_argument("--dataset-kind", required=True,
+                        help="dataset kind, as for groprompt infer (groprompt datasets lists them)")
+    parser.add_argument("--data", required=True, help="dataset root folder")
     parser.add_argument("--split", default="valid", help="split (default: %(default)s)")
     parser.add_argument("--video", required=True, help="video name")
-    parser.add_argument("--dataset", default="refytvos",
-                        help="dataset kind, i.e. which reader (default: %(default)s; SynRVOS uses refytvos)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--frames", type=int, default=8, help="frames to show, spread over the video")
     parser.add_argument("--columns", type=int, default=4, help="frames per row")
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         raise GroPromptError("--frames and --columns must be at least 1", fix="pass positive numbers")
     if not str(args.out).lower().endswith(".png"):
         raise GroPromptError("the contact sheet is a PNG", path=args.out, fix="give --out a .png name")
-    video = open_dataset(args.dataset, args.root, args.split).video(args.video)
+    video = open_dataset(args.dataset_kind, args.data, args.split).video(args.video)
     save_sheet(video_sheet(video, num_frames=args.frames, columns=args.columns), args.out)
     print(f"wrote {args.out}")
     return 0

@@ -9,9 +9,10 @@ NAME = "tables"
 HELP = "Build Table 6, Table 5, Tables 1-3 and breakdowns (CSV, Markdown, LaTeX) from groprompt evaluate folders."
 
 _EPILOG = """\
-Rows: [DATASET:]KEY=EVAL_DIR[,EVAL_DIR...], one evaluation folder (groprompt evaluate --out) per seed; DATASET
-defaults to --dataset. Keys of the paper's methods (shown with the paper's figures, in the paper's order):
-grounded-sam, groprompt-lbox, groprompt-lbox-contra, gt-box-sam; any other key is a baseline, labelled by its key.
+Rows: [KIND:]KEY=EVAL_DIR[,EVAL_DIR...], one evaluation folder (groprompt evaluate --out) per seed; KIND, the
+dataset kind the row was evaluated on, defaults to --dataset-kind. Keys of the paper's methods (shown with the
+paper's figures, in the paper's order): grounded-sam, groprompt-lbox, groprompt-lbox-contra, gt-box-sam; any other
+key is a baseline, labelled by its key.
 Keys are lower-cased with _ and / read as -, so groprompt/lbox_contra is groprompt-lbox-contra.
 Cells are mean +- 95% t-interval over seeds, or for one seed a video-level bootstrap interval.
 Paired differences (all methods run on the same videos): Table 6 gets "Δ J&F vs Grounded-SAM" and
@@ -21,25 +22,27 @@ several seeds (a run without a training seed is subtracted from each seed; two s
 read from folder names seed0, seed1, ...), or a paired video bootstrap where both rows are single runs (their
 per_object.csv must hold the same rows).
 
-Writes into --out: table6.{csv,md,tex} (methods on --dataset), table5.{csv,md,tex} (with --params),
+Writes into --out: table6.{csv,md,tex} (methods on --dataset-kind), table5.{csv,md,tex} (with --params),
 by_kind.{csv,md} (expression kinds, SynRVOS), by_kind_contra.{csv,md} (L_box + L_contra vs L_box per kind),
-refdavis_protocols.{csv,md} (assignment vs strict), table1/2/3.{csv,md,tex} (rows on refytvos/refdavis, a2d,
-jhmdb), tables.md (all of them).
-Example:
-  groprompt tables --config-name default --dataset synrvos --params results/default/params.json \\
-    --rows grounded-sam=eval/gsam groprompt-lbox=eval/lbox/seed0,eval/lbox/seed1,eval/lbox/seed2 \\
-           groprompt-lbox-contra=eval/full/seed0,eval/full/seed1,eval/full/seed2 gt-box-sam=eval/gt \\
-    --out results/default"""
+refdavis_protocols.{csv,md} (assignment vs strict), table1/2/3.{csv,md,tex} (rows on the kinds that feed them:
+Ref-YouTube-VOS and Ref-DAVIS17, A2D-Sentences, JHMDB-Sentences; groprompt datasets lists each kind's table),
+tables.md (all of them).
+Example, on the evaluation folders of the main job (snakemake --cores all), into a folder of your own:
+  E=work/default/eval/synrvos/valid
+  groprompt tables --config-name default --dataset-kind synrvos --params work/default/params.json \\
+    --rows grounded-sam=$E/grounded-sam gt-box-sam=$E/gt-box-sam \\
+           groprompt-lbox=$E/groprompt/lbox/seed0,$E/groprompt/lbox/seed1,$E/groprompt/lbox/seed2 \\
+    --out my_tables"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
     parser.add_argument("--config-name", required=True, help="the study's name (the tables' heading)")
-    parser.add_argument("--dataset", required=True,
-                        help="the study's dataset (synrvos, refdavis, refytvos, a2d, jhmdb): Table 6 and the "
+    parser.add_argument("--dataset-kind", required=True,
+                        help="the study's dataset kind (groprompt datasets lists them): Table 6 and the "
                              "breakdowns are of the rows on it")
-    parser.add_argument("--rows", nargs="+", action="extend", default=[], metavar="[DATASET:]KEY=DIR[,DIR...]",
+    parser.add_argument("--rows", nargs="+", action="extend", default=[], metavar="[KIND:]KEY=DIR[,DIR...]",
                         help="method rows, each with its evaluation folders (one per seed); repeatable. Without "
                              "rows (nothing scored, e.g. Ref-YouTube-VOS valid) only Table 5 is made")
     parser.add_argument("--params", type=Path, default=None,
@@ -50,16 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from groprompt.errors import GroPromptError
     from groprompt.reporting.report import build_tables, write_tables
-    from groprompt.reporting.results import dataset_info, read_rows
+    from groprompt.data.registry import dataset_kind
+    from groprompt.reporting.results import read_rows
     from groprompt.reporting.table5 import read_params
     from groprompt.reporting.tables import to_markdown
 
-    dataset_info(args.dataset)
+    dataset_kind(args.dataset_kind)
     if not args.rows and args.params is None:
         raise GroPromptError("nothing to tabulate", fix="pass --rows (evaluation folders), --params, or both")
     params = read_params(args.params) if args.params is not None else None
-    rows = read_rows(args.rows, args.dataset)
-    tables = build_tables(args.dataset, rows, params)
+    rows = read_rows(args.rows, args.dataset_kind)
+    tables = build_tables(args.dataset_kind, rows, params)
     paths = write_tables(tables, args.out, args.config_name)
     for table in tables:
         print(to_markdown(table))

@@ -1,4 +1,5 @@
-"""Datasets: one data model (:mod:`groprompt.data.model`), a reader per benchmark, and the SynRVOS generator."""
+"""Datasets: one data model (:mod:`groprompt.data.model`), a reader per benchmark, the dataset kinds that declare
+each benchmark (:mod:`groprompt.data.registry`), and the SynRVOS generator."""
 
 from groprompt.data.model import (
     VOID_LABEL,
@@ -15,12 +16,13 @@ from groprompt.data.a2d import load_a2d
 from groprompt.data.jhmdb import load_jhmdb
 from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
-from groprompt.data.registry import KINDS, DatasetKind, dataset_kind, open_dataset
+from groprompt.data.registry import BUILTIN_KINDS, DatasetKind, dataset_kind, dataset_kinds, open_dataset
 
 __all__ = [
-    "KINDS",
+    "BUILTIN_KINDS",
     "DatasetKind",
     "dataset_kind",
+    "dataset_kinds",
     "load_a2d",
     "load_jhmdb",
     "load_refdavis",

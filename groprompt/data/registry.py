@@ -1,6 +1,20 @@
 """Benchmarks by kind: each :class:`DatasetKind` says how to read a benchmark, which of its splits are scored, how
 it is evaluated and which of the paper's tables it feeds. ``open_dataset("refdavis", root, "valid")`` reads one.
 
+A benchmark is one declaration. The harness, the workflow (through ``groprompt datasets --json``) and the reports
+all read the kinds from here, so adding a benchmark edits nothing else. Kinds are found in three places
+(:func:`dataset_kinds`), in this order:
+
+1. the harness itself (:data:`BUILTIN_KINDS`);
+2. the Python entry-point group ``groprompt.dataset_kinds`` (a package of yours:
+   ``[project.entry-points."groprompt.dataset_kinds"] mine = "my_package.kinds:MINE"``, naming a DatasetKind);
+3. every ``*.py`` module of the folder ``dataset_kinds/`` of the working directory, or of the folder the
+   environment variable ``GROPROMPT_DATASET_KINDS`` names (the workflow sets it to the folder next to its
+   Snakefile, so every step it runs sees the same kinds): each DatasetKind at a module's top level is registered.
+
+A module that fails to import, declares no kind, or takes a key already taken is reported (``groprompt datasets``
+lists it) and the other kinds stay available.
+
 Every reader has the signature ``reader(root, split, *, dataset_name=..., **options) -> Dataset``. A dataset
 written in another reader's layout declares that reader under its own kind (SynRVOS uses the Ref-YouTube-VOS
 reader), so no reader special-cases it.
@@ -8,9 +22,13 @@ reader), so no reader special-cases it.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from groprompt.data.a2d import load_a2d
@@ -19,6 +37,7 @@ from groprompt.data.model import Dataset
 from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
 from groprompt.errors import GroPromptError
+from groprompt.plugins import describe_import_error, load_module_file, plugin_files
 
 Reader = Callable[..., Dataset]
 
@@ -37,18 +56,28 @@ EVALUATIONS = {
 ``jf`` kinds can be the study's own dataset (Table 6, the by-kind tables and the figure); ``referring`` ones feed
 only their benchmark table."""
 
+PAPER_TABLES = {"table1": "jf", "table2": "referring", "table3": "referring"}
+"""The paper's benchmark tables a kind can feed -> the family of measures their columns hold (Table 1: J&F, J, F;
+Tables 2 and 3: P@K, overall and mean IoU); each kind of a table is one column group, in discovery order."""
+
+ENTRY_POINT_GROUP = "groprompt.dataset_kinds"
+FOLDER_VARIABLE = "GROPROMPT_DATASET_KINDS"
+DEFAULT_FOLDER = "dataset_kinds"
+KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")
+"""A kind's key: it names the kind on command lines, in paths and before the ``:`` of ``groprompt tables --rows``."""
+
 
 @dataclass(frozen=True)
 class DatasetKind:
     """One benchmark kind: everything the harness, the workflow and the reports need to know about it.
 
     Attributes:
-        key: the kind's name, as ``--dataset-kind`` and the workflow config's ``kind`` spell it.
+        key: the kind's name, as ``--dataset-kind`` and the workflow config's ``kind`` spell it (:data:`KEY`).
         name: how tables and captions name the benchmark.
         reader: ``reader(root, split, *, dataset_name=..., **options) -> Dataset``.
         evaluation: a key of :data:`EVALUATIONS`, or None if ``groprompt evaluate`` cannot score it.
         unscored_splits: splits without public ground truth (an evaluation server scores them).
-        table: the paper's benchmark table it feeds (``table1``, ``table2``, ``table3``), or None.
+        table: the paper's benchmark table it feeds (a key of :data:`PAPER_TABLES`), or None.
         synthetic: a generated benchmark; every caption of its tables says so (docs/method_spec.md §9).
     """
 
@@ -61,9 +90,26 @@ class DatasetKind:
     synthetic: bool = False
 
     def __post_init__(self) -> None:
+        def invalid(problem: str, fix: str) -> GroPromptError:
+            return GroPromptError(f"dataset kind {self.key!r}: {problem}", fix=fix)
+
+        if not isinstance(self.key, str) or not KEY.fullmatch(self.key):
+            raise invalid("the key must be lower-case letters, digits, _ and -, starting with a letter or digit",
+                          "rename the key, e.g. 'mybench'")
+        if not callable(self.reader):
+            raise invalid(f"reader {self.reader!r} is not callable",
+                          "pass the reader function, reader(root, split, *, dataset_name) -> Dataset")
         if self.evaluation is not None and self.evaluation not in EVALUATIONS:
-            raise GroPromptError(f"dataset kind {self.key!r}: unknown evaluation {self.evaluation!r}",
-                                 fix=f"use one of {', '.join(EVALUATIONS)} or None")
+            raise invalid(f"unknown evaluation {self.evaluation!r}", f"use one of {', '.join(EVALUATIONS)} or None")
+        if not isinstance(self.unscored_splits, tuple) or not all(isinstance(s, str) for s in self.unscored_splits):
+            raise invalid("unscored_splits must be a tuple of split names", "e.g. unscored_splits=('test',)")
+        if self.table is not None and self.table not in PAPER_TABLES:
+            raise invalid(f"unknown table {self.table!r}", f"use one of {', '.join(PAPER_TABLES)} or None")
+        if self.table is not None and PAPER_TABLES[self.table] != self.family:
+            fitting = [table for table, family in PAPER_TABLES.items() if family == self.family]
+            raise invalid(f"{self.table} holds {PAPER_TABLES[self.table]} measures, but evaluation "
+                          f"{self.evaluation!r} gives {self.family or 'none'}",
+                          f"use table {' or '.join(fitting)}, or None" if fitting else "use table=None")
 
     @property
     def family(self) -> str | None:
@@ -88,18 +134,97 @@ BUILTIN_KINDS: tuple[DatasetKind, ...] = (
     DatasetKind("a2d", "A2D-Sentences", load_a2d, "referring", table="table2"),
     DatasetKind("jhmdb", "JHMDB-Sentences", load_jhmdb, "referring", table="table3"),
 )
+"""The harness's own kinds, in the order of the paper's Table 1 columns (Ref-YouTube-VOS, then Ref-DAVIS17)."""
 
-KINDS: dict[str, DatasetKind] = {kind.key: kind for kind in BUILTIN_KINDS}
-"""Dataset kind key -> :class:`DatasetKind`."""
+
+@dataclass(frozen=True)
+class KindFailure:
+    """A module or entry point that did not give a dataset kind, and why."""
+
+    name: str
+    source: str
+    error: str
+
+
+@dataclass
+class KindRegistry:
+    """Every dataset kind found, by key in discovery order, where each came from, and what failed to load."""
+
+    kinds: dict[str, DatasetKind] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    failures: list[KindFailure] = field(default_factory=list)
+
+    def add(self, kind: object, source: str, name: str) -> None:
+        if not isinstance(kind, DatasetKind):
+            self.failures.append(KindFailure(name, source, f"{kind!r} is not a groprompt.data.DatasetKind"))
+        elif kind.key in self.kinds:
+            self.failures.append(KindFailure(kind.key, source,
+                                             f"key {kind.key!r} is already taken by {self.sources[kind.key]}"))
+        else:
+            self.kinds[kind.key] = kind
+            self.sources[kind.key] = source
+
+    def get(self, key: str) -> DatasetKind:
+        """The kind ``key``; a named error listing the known kinds and the modules that failed to load."""
+        kind = self.kinds.get(key)
+        if kind is not None:
+            return kind
+        failed = "".join(f"; {f.source} failed to load: {f.error}" for f in self.failures)
+        raise GroPromptError(f"unknown dataset kind {key!r} (known: {', '.join(sorted(self.kinds))}){failed}",
+                             fix="use one of the known kinds, or declare it in a module of dataset_kinds/ "
+                                 "(run `groprompt datasets` to list them)")
+
+    def table_kinds(self, table: str) -> list[DatasetKind]:
+        """The kinds that feed ``table``, in discovery order (the order of its column groups)."""
+        return [kind for kind in self.kinds.values() if kind.table == table]
+
+
+def kinds_folder() -> Path:
+    """The folder of dataset-kind modules: ``$GROPROMPT_DATASET_KINDS``, else ``./dataset_kinds``."""
+    return Path(os.environ.get(FOLDER_VARIABLE) or DEFAULT_FOLDER)
+
+
+def discover_dataset_kinds(folder: str | Path | None) -> KindRegistry:
+    """Find every dataset kind: built-in, entry points of :data:`ENTRY_POINT_GROUP`, and ``folder/*.py`` (none
+    when ``folder`` is None or missing)."""
+    registry = KindRegistry()
+    for kind in BUILTIN_KINDS:
+        registry.add(kind, f"groprompt ({__name__})", kind.key)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            registry.add(entry_point.load(), f"entry point {entry_point.value}", entry_point.name)
+        except Exception as error:  # one broken package must not hide the other kinds
+            registry.failures.append(KindFailure(entry_point.name, entry_point.value, describe_import_error(error)))
+    for path in plugin_files(Path(folder) if folder is not None else None):
+        try:
+            module = load_module_file(path, "groprompt_dataset_kinds")
+        except Exception as error:
+            registry.failures.append(KindFailure(path.stem, str(path), describe_import_error(error)))
+            continue
+        # A module may import a kind it builds on (a built-in one, say): only kinds new to the registry count.
+        known = {id(kind) for kind in registry.kinds.values()}
+        declared = [value for value in vars(module).values()
+                    if isinstance(value, DatasetKind) and id(value) not in known]
+        if not declared:
+            registry.failures.append(KindFailure(path.stem, str(path), "declares no DatasetKind at module level"))
+        for kind in declared:
+            registry.add(kind, str(path), kind.key)
+    return registry
+
+
+@functools.cache
+def _discovered(folder: str) -> KindRegistry:
+    return discover_dataset_kinds(folder)
+
+
+def dataset_kinds() -> KindRegistry:
+    """The kinds this process sees (:func:`kinds_folder`), discovered once per folder."""
+    return _discovered(str(kinds_folder().resolve()))
 
 
 def dataset_kind(key: str) -> DatasetKind:
     """The :class:`DatasetKind` named ``key``; a named error listing the known ones."""
-    kind = KINDS.get(key)
-    if kind is None:
-        raise GroPromptError(f"unknown dataset kind {key!r} (known: {', '.join(sorted(KINDS))})",
-                             fix="use one of the known kinds")
-    return kind
+    return dataset_kinds().get(key)
 
 
 def open_dataset(kind: str, root: str | Path, split: str, **options: object) -> Dataset:

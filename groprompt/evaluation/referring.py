@@ -4,7 +4,7 @@ A sample is one annotated (video, frame, instance): every annotated frame whose 
 expression refers to gives that expression one sample (an A2D frame can lack an instance; it then gives none; for
 JHMDB-Sentences the annotated frames are the three sample frames of each video). The prediction of a sample is
 ``<pred>/<video>/<exp_id>/<frame>.png`` as ``groprompt infer`` writes it (non-zero = object). The ground truth comes
-from the dataset's reader (:data:`groprompt.data.KINDS`), so any kind with annotations can be scored this way.
+from the dataset's reader (:func:`groprompt.data.dataset_kind`), so any kind with annotations can be scored this way.
 
 Planning reads each annotated ground-truth frame once, to learn which objects it holds (the
 :class:`~groprompt.data.model.AnnotationSource` interface only gives masks), and checks every needed prediction PNG

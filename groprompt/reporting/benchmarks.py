@@ -1,9 +1,11 @@
-"""Tables 1-3 of the paper, in its layout, for whichever real benchmarks were evaluated (docs/method_spec.md §8, §9).
+"""Tables 1-3 of the paper, in its layout, for whichever benchmarks were evaluated (docs/method_spec.md §8, §9).
 
-* Table 1: Ref-YouTube-VOS and Ref-DAVIS17 side by side, J&F, J, F;
-* Table 2: A2D-Sentences, Table 3: JHMDB-Sentences: P@0.5 .. P@0.9, overall IoU, mean IoU.
+* Table 1: J&F, J, F, one column group per kind that feeds it (Ref-YouTube-VOS, then Ref-DAVIS17);
+* Table 2 (A2D-Sentences), Table 3 (JHMDB-Sentences): P@0.5 .. P@0.9, overall IoU, mean IoU.
 
-Rows: for each method in the paper's order, the paper's row where it has one (Grounded-SAM and GroPrompt, marked
+A table's datasets are the kinds that declare it (``DatasetKind.table``, :mod:`groprompt.data.registry`), in the
+order the kinds are found, so a benchmark of yours that declares ``table="table1"`` gets its columns there. Rows:
+for each method in the paper's order, the paper's row where it has one (Grounded-SAM and GroPrompt, marked
 "reported" in the Source column), then ours (marked "computed"); other baselines of ours last. A table is made
 only when at least one method was evaluated on one of its datasets.
 """
@@ -13,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from groprompt.data.registry import PAPER_TABLES, DatasetKind, dataset_kinds
 from groprompt.reporting.reported import reported_rows
 from groprompt.reporting.results import (
-    DATASETS,
     JF_MEASURES,
     REFERRING_MEASURES,
     MethodRuns,
@@ -27,40 +29,51 @@ from groprompt.reporting.tables import Column, Table
 
 COMPUTED = "computed"
 
+MEASURES = {"jf": {name: JF_MEASURES[name] for name in ("J&F", "J", "F")}, "referring": REFERRING_MEASURES}
+"""A family of measures (``PAPER_TABLES``) -> the table's headers and the summary columns they read."""
+
 
 @dataclass(frozen=True)
 class BenchmarkTable:
-    """One of the paper's benchmark tables: its datasets (column groups) and measures (header -> summary column)."""
+    """One of the paper's benchmark tables: its name (a key of ``PAPER_TABLES``), title, and what it shows, with
+    ``{datasets}`` where the names of its kinds go."""
 
     name: str
     title: str
-    datasets: tuple[str, ...]
-    measures: dict[str, str]
     what: str
+
+    @property
+    def kinds(self) -> list[DatasetKind]:
+        """The kinds that feed this table (its column groups, in discovery order)."""
+        return dataset_kinds().table_kinds(self.name)
+
+    @property
+    def measures(self) -> dict[str, str]:
+        return MEASURES[PAPER_TABLES[self.name]]
 
 
 BENCHMARK_TABLES = (
-    BenchmarkTable("table1", "Table 1", ("refytvos", "refdavis"),
-                   {name: JF_MEASURES[name] for name in ("J&F", "J", "F")},
-                   "referring video object segmentation on the validation splits of Ref-YouTube-VOS and "
-                   "Ref-DAVIS17: J&F, J (region similarity), F (contour accuracy)"),
-    BenchmarkTable("table2", "Table 2", ("a2d",), REFERRING_MEASURES,
-                   "A2D-Sentences: precision at IoU thresholds 0.5-0.9, overall IoU and mean IoU"),
-    BenchmarkTable("table3", "Table 3", ("jhmdb",), REFERRING_MEASURES,
-                   "JHMDB-Sentences: precision at IoU thresholds 0.5-0.9, overall IoU and mean IoU"),
+    BenchmarkTable("table1", "Table 1", "referring video object segmentation on the validation splits of "
+                                        "{datasets}: J&F, J (region similarity), F (contour accuracy)"),
+    BenchmarkTable("table2", "Table 2", "{datasets}: precision at IoU thresholds 0.5-0.9, overall IoU and mean IoU"),
+    BenchmarkTable("table3", "Table 3", "{datasets}: precision at IoU thresholds 0.5-0.9, overall IoU and mean IoU"),
 )
 
 
-def _header(spec: BenchmarkTable, dataset: str, measure: str) -> str:
-    return f"{DATASETS[dataset].name} {measure}" if len(spec.datasets) > 1 else measure
+def _names(kinds: Sequence[DatasetKind]) -> str:
+    """``A``, ``A and B``, ``A, B and C`` (``kinds`` is not empty)."""
+    names = [kind.name for kind in kinds]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def build_benchmark_table(spec: BenchmarkTable, rows: Sequence[MethodRuns]) -> Table | None:
     """``spec`` from the rows evaluated on its datasets, with the paper's rows; None if none was evaluated."""
-    ours = [row for row in rows if row.dataset in spec.datasets]
+    kinds = {kind.key: kind for kind in spec.kinds}
+    ours = [row for row in rows if row.dataset in kinds]
     if not ours:
         return None
-    headers = {(d, m): _header(spec, d, m) for d in spec.datasets for m in spec.measures}
+    headers = {(key, m): f"{kind.name} {m}" if len(kinds) > 1 else m
+               for key, kind in kinds.items() for m in spec.measures}
     columns = [Column("Method"), Column("Source"), *(Column(h, "estimate") for h in headers.values())]
     paper = reported_rows(spec.title)
     body = []
@@ -77,8 +90,9 @@ def build_benchmark_table(spec: BenchmarkTable, rows: Sequence[MethodRuns]) -> T
             for row in computed:
                 cells |= {headers[(row.dataset, m)]: row.estimate(column) for m, column in spec.measures.items()}
             body.append(cells)
-    evaluated = ", ".join(DATASETS[d].name for d in spec.datasets if any(row.dataset == d for row in ours))
-    caption = (f"Paper {spec.title}, {spec.what}; ×100. Rows marked reported are the paper's figures; rows marked "
+    evaluated = ", ".join(kind.name for key, kind in kinds.items() if any(row.dataset == key for row in ours))
+    what = spec.what.format(datasets=_names(list(kinds.values())))
+    caption = (f"Paper {spec.title}, {what}; ×100. Rows marked reported are the paper's figures; rows marked "
                f"computed are this harness's evaluation on {evaluated} (blank where not evaluated).")
     return Table(spec.name, spec.title, caption, columns, body, [INTERVAL_NOTE])
 

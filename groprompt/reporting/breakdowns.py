@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from groprompt.data.registry import DatasetKind
 from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.intervals import Estimate
-from groprompt.reporting.results import DatasetInfo, MethodRuns, ordered
+from groprompt.reporting.results import MethodRuns, ordered
 from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
 from groprompt.reporting.tables import Column, Table
 
@@ -54,12 +55,12 @@ def _method_rows(rows: Sequence[MethodRuns], headers: dict[tuple[str, str], str]
     return columns, body
 
 
-def _kind_rows(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> list[MethodRuns]:
+def _kind_rows(rows: Sequence[MethodRuns], dataset: DatasetKind) -> list[MethodRuns]:
     """The rows on ``dataset`` whose evaluations have expression kinds, in the paper's order."""
     return ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
 
 
-def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | None:
     """J&F and Box per method and expression kind on ``dataset``, and each row's paired difference in J&F from
     Grounded-SAM per kind (where that row is there); None if no evaluation has kinds."""
     rows = _kind_rows(rows, dataset)
@@ -77,7 +78,7 @@ def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | N
                  [INTERVAL_NOTE, *difference_notes(body, differences)], formats=("csv", "md"))
 
 
-def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | None:
     """GroPrompt (L_box + L_contra)'s paired difference in J&F from GroPrompt (L_box) per expression kind on
     ``dataset``; None unless both rows are there with kinds."""
     rows = _kind_rows(rows, dataset)
@@ -95,7 +96,7 @@ def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Ta
                  difference_notes(body, differences), formats=("csv", "md"))
 
 
-def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table | None:
+def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | None:
     """J&F, J, F under the assignment and the strict protocol; None if no evaluation on ``dataset`` has both."""
     rows = ordered([row for row in rows if row.dataset == dataset.key and set(PROTOCOLS) <= set(row.protocols)])
     if not rows:

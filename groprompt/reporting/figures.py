@@ -22,11 +22,12 @@ import numpy as np
 from PIL import Image
 
 from groprompt.data.model import Dataset, Expression, Video, tight_box
+from groprompt.data.registry import DatasetKind
 from groprompt.errors import GroPromptError
 from groprompt.inference.outputs import OutputLayout, read_boxes, read_masks
 from groprompt.metrics import expression_box_iou, region_similarity
 from groprompt.reporting.contact_sheet import BACKGROUND, GAP, PALETTE, TEXT, Overlay, render_sheet, select_frames
-from groprompt.reporting.results import DatasetInfo, paper_order, row_label
+from groprompt.reporting.results import paper_order, row_label
 
 GT_COLOUR = (255, 255, 255)
 MOTION = "motion"
@@ -74,7 +75,7 @@ def choose_examples(dataset: Dataset, count: int = 1) -> list[tuple[Video, Expre
     return chosen
 
 
-def example_panel(video: Video, expression: Expression, methods: Sequence[MethodOutputs], dataset: DatasetInfo,
+def example_panel(video: Video, expression: Expression, methods: Sequence[MethodOutputs], dataset: DatasetKind,
                   num_frames: int = 4) -> Image.Image:
     """The panel of one expression: a ground-truth row, then one row per method, ``num_frames`` annotated frames."""
     if expression.obj_id is None:
@@ -128,7 +129,7 @@ def stack_panels(panels: Sequence[Image.Image]) -> Image.Image:
     return figure
 
 
-def qualitative_figure(dataset: Dataset, info: DatasetInfo, methods: Sequence[MethodOutputs], *,
+def qualitative_figure(dataset: Dataset, info: DatasetKind, methods: Sequence[MethodOutputs], *,
                        examples: int = 1, num_frames: int = 4, video: str | None = None) -> Image.Image:
     """The figure: ``examples`` panels (:func:`choose_examples`, or the named ``video`` with its first motion
     expression, else its first), methods in the paper's row order."""

@@ -9,7 +9,8 @@ Which tables a study gets:
 * ``by_kind_contra`` (CSV, Markdown): GroPrompt (L_box + L_contra) against GroPrompt (L_box) per kind, when both
   rows have kinds;
 * ``refdavis_protocols`` (CSV, Markdown): when the evaluations have both the assignment and the strict protocol;
-* ``table1`` .. ``table3``: for the real benchmarks among the rows' datasets (:mod:`~groprompt.reporting.benchmarks`).
+* ``table1`` .. ``table3``: for the rows' dataset kinds that declare one of them
+  (:mod:`~groprompt.reporting.benchmarks`).
 
 ``tables.md`` gathers the Markdown of all of them, in this order, under the study's name.
 """
@@ -20,10 +21,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from groprompt.data.registry import dataset_kind
 from groprompt.files import atomic_write_text
 from groprompt.reporting.benchmarks import build_benchmark_tables
 from groprompt.reporting.breakdowns import build_by_kind, build_by_kind_contra, build_protocols
-from groprompt.reporting.results import MethodRuns, dataset_info
+from groprompt.reporting.results import MethodRuns
 from groprompt.reporting.table5 import build_table5
 from groprompt.reporting.table6 import build_table6
 from groprompt.reporting.tables import Table, to_markdown, write_table
@@ -31,7 +33,7 @@ from groprompt.reporting.tables import Table, to_markdown, write_table
 
 def build_tables(dataset: str, rows: Sequence[MethodRuns], params: Mapping[str, Any] | None = None) -> list[Table]:
     """The study's tables (module docstring); ``dataset`` is the study's own dataset (Table 6, breakdowns)."""
-    info = dataset_info(dataset)
+    info = dataset_kind(dataset)
     tables: list[Table | None] = []
     if info.family == "jf" and any(row.dataset == dataset for row in rows):
         tables.append(build_table6(rows, info))

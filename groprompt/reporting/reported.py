@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SOURCE = "GroPrompt paper (Lin et al.)"
-
 
 @dataclass(frozen=True)
 class ReportedRow:

@@ -1,4 +1,5 @@
-"""What the tables read: the evaluation folders of each method's runs, and the datasets they are on.
+"""What the tables read: the evaluation folders of each method's runs, on datasets named by their kind
+(:func:`groprompt.data.dataset_kind`: its name, family of measures, caption).
 
 Tables know nothing of how a metric is computed (docs/architecture.md): they read the files ``groprompt evaluate``
 writes (``summary.csv``, ``per_object.csv``, ``summary_by_kind.csv``, see :mod:`groprompt.evaluation.summary`)
@@ -24,38 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from groprompt.data.registry import dataset_kind
 from groprompt.errors import GroPromptError
 from groprompt.reporting.intervals import Estimate, bootstrap_interval, t_interval
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A benchmark the tables know: its key (as ``groprompt infer --dataset-kind``), name and kind of measures.
-
-    Attributes:
-        family: ``"jf"`` (J, F, J&F, Box: Ref-DAVIS17, Ref-YouTube-VOS, SynRVOS) or ``"referring"`` (P@K, overall
-            and mean IoU: A2D-Sentences, JHMDB-Sentences).
-        synthetic: SynRVOS; every caption of its tables says so (§9).
-    """
-
-    key: str
-    name: str
-    family: str
-    synthetic: bool = False
-
-    @property
-    def caption(self) -> str:
-        """How captions name the dataset."""
-        return f"{self.name} (synthetic), not Ref-DAVIS17" if self.synthetic else self.name
-
-
-DATASETS = {info.key: info for info in (
-    DatasetInfo("synrvos", "SynRVOS", "jf", synthetic=True),
-    DatasetInfo("refdavis", "Ref-DAVIS17", "jf"),
-    DatasetInfo("refytvos", "Ref-YouTube-VOS", "jf"),
-    DatasetInfo("a2d", "A2D-Sentences", "referring"),
-    DatasetInfo("jhmdb", "JHMDB-Sentences", "referring"),
-)}
 
 JF_MEASURES = {"Box": "Box", "J&F": "J&F-Mean", "J": "J-Mean", "F": "F-Mean"}
 """Table header -> column of ``summary.csv`` (and of ``per_object.csv``, where the bootstrap reads it)."""
@@ -75,13 +47,6 @@ HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
 SEED_FOLDER = re.compile(r"seed[-_]?(\d+)", re.IGNORECASE)
 """The name of a seed's evaluation folder: ``seed0``, ``seed_1``, ``Seed-2``."""
 SUMMARY_FILE, PER_OBJECT_FILE, BY_KIND_FILE = "summary.csv", "per_object.csv", "summary_by_kind.csv"
-
-
-def dataset_info(key: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of ``key``; a named error listing the known ones."""
-    if key not in DATASETS:
-        raise GroPromptError(f"unknown dataset {key!r}", fix=f"use one of: {', '.join(DATASETS)}")
-    return DATASETS[key]
 
 
 def row_label(key: str) -> str:
@@ -242,7 +207,7 @@ class MethodRuns:
 
 
 def parse_row(spec: str, default_dataset: str) -> tuple[str, str, list[Path]]:
-    """``[DATASET:]KEY=DIR[,DIR...]`` -> ``(dataset, normalised key, folders)``; a named error if malformed."""
+    """``[KIND:]KEY=DIR[,DIR...]`` -> ``(dataset kind, normalised key, folders)``; a named error if malformed."""
     key, sep, folders = spec.partition("=")
     dataset, colon, name = key.partition(":")
     if not colon:
@@ -251,9 +216,9 @@ def parse_row(spec: str, default_dataset: str) -> tuple[str, str, list[Path]]:
     paths = [Path(part) for part in folders.split(",") if part.strip()]
     if not sep or not name or not paths:
         raise GroPromptError(f"malformed row {spec!r}",
-                             fix="write rows as [DATASET:]KEY=EVAL_DIR[,EVAL_DIR...], one folder per seed, e.g. "
+                             fix="write rows as [KIND:]KEY=EVAL_DIR[,EVAL_DIR...], one folder per seed, e.g. "
                                  "groprompt-lbox=eval/lbox/seed0,eval/lbox/seed1")
-    dataset_info(dataset)
+    dataset_kind(dataset)
     return dataset, name, paths
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from groprompt.data.registry import DatasetKind
 from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.reported import reported
-from groprompt.reporting.results import JF_MEASURES, DatasetInfo, MethodRuns, ordered
+from groprompt.reporting.results import JF_MEASURES, MethodRuns, ordered
 from groprompt.reporting.tables import Column, Table
 
 SEEDS = Column("Seeds", "number", digits=0)
@@ -42,7 +43,7 @@ def protocol_note(rows: Sequence[MethodRuns]) -> str:
     return "Protocol: " + "; ".join(described.get(p, p) for p in protocols) + "."
 
 
-def build_table6(rows: Sequence[MethodRuns], dataset: DatasetInfo) -> Table:
+def build_table6(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table:
     """Table 6 from the method rows evaluated on ``dataset`` (rows on other datasets are ignored)."""
     rows = ordered([row for row in rows if row.dataset == dataset.key])
     differences = present_columns(rows, DIFFERENCES)

@@ -1,4 +1,6 @@
-"""The study's configuration checks, its paths, and the methods it runs (shared by every stage's rules).
+"""The study's configuration checks, its paths, its dataset kinds and the methods it runs (shared by every stage's
+rules). What a dataset kind is read, scored and tabulated with, and which methods exist, the workflow asks the CLI
+(`groprompt datasets --json`, `groprompt methods --json`) instead of keeping lists of its own.
 
 Paths, relative to the working directory (the repository root)::
 
@@ -15,6 +17,7 @@ Paths, relative to the working directory (the repository root)::
 """
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -22,12 +25,10 @@ import subprocess
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
+from snakemake_interface_logger_plugins.common import LogEvent
 
-SCORED_KINDS = ("synrvos", "refytvos", "refdavis", "a2d", "jhmdb")
-"""Dataset kinds `groprompt evaluate` scores (workflows/rules/evaluate.smk says how)."""
-UNSCORED_SPLITS = {"refytvos": ("valid", "test")}
-"""Splits without public ground truth: the evaluation server scores them (submission: true)."""
 GROPROMPT_METHOD = "groprompt"
 """The method the training runs feed; every other discovered method runs once per evaluation split."""
 
@@ -65,7 +66,11 @@ def _cross_key_problems(config):
         problems.append("gpus: device cuda needs gpus >= 1 (the GPUs of one training job)")
     if ("pretrain" in config) == ("checkpoints" in config):
         problems.append("give exactly one of pretrain (stand-in models trained here) and checkpoints (your models)")
+    known = kind_listing()
     for key, entry in datasets.items():
+        if entry["kind"] not in known:
+            problems.append(f"datasets.{key}.kind: unknown dataset kind {entry['kind']!r} (known: "
+                            f"{', '.join(sorted(known))}){kind_failures()}")
         if ("root" in entry) == ("generate" in entry):
             problems.append(f"datasets.{key}: give exactly one of root and generate")
         if "generate" in entry and entry["kind"] != "synrvos":
@@ -81,13 +86,15 @@ def _cross_key_problems(config):
         if missing:
             problems.append(f"train.variants.{variant}: give {' and '.join(missing)} explicitly (0 for L_box only)")
     for i, item in enumerate(config["evaluation"]):
-        kind = datasets.get(item["dataset"], {}).get("kind")
-        if item["score"] and kind not in SCORED_KINDS:
-            problems.append(f"evaluation[{i}]: groprompt evaluate scores {', '.join(SCORED_KINDS)}, not {kind}; "
-                            "set score: false")
-        if item["score"] and item["split"] in UNSCORED_SPLITS.get(kind, ()):
-            problems.append(f"evaluation[{i}]: {kind} {item['split']} has no public ground truth; set score: false "
-                            "(and submission: true for the evaluation server's archive)")
+        kind = known.get(datasets.get(item["dataset"], {}).get("kind"))
+        if not item["score"] or kind is None:
+            continue
+        if kind["evaluation"] is None:
+            problems.append(f"evaluation[{i}]: dataset kind {kind['key']} declares no evaluation, so groprompt "
+                            "evaluate cannot score it; set score: false")
+        elif item["split"] in kind["unscored_splits"]:
+            problems.append(f"evaluation[{i}]: {kind['key']} {item['split']} has no public ground truth; set score: "
+                            "false (and submission: true for the evaluation server's archive)")
     kinds = [datasets.get(item["dataset"], {}).get("kind") for item in config["evaluation"] if item["score"]]
     if len(set(kinds)) != len(kinds):
         problems.append("evaluation: two scored splits of one dataset kind (the tables have one row set per kind)")
@@ -118,24 +125,41 @@ def _method_problems(config):
     return problems
 
 
-# ---------------------------------------------------------------------------------------------------- methods
-_LISTING = {}
+# ---------------------------------------------------------------------------------------- methods, dataset kinds
+_LISTINGS = {}
 
 
-def method_listing():
-    """``groprompt methods --json`` for this repository's baselines/ (run once, when the workflow is parsed), so
-    a module dropped into baselines/ becomes inference jobs with no workflow edit."""
-    if not _LISTING:
-        command = ["groprompt", "methods", "--json", "--baselines-dir", BASELINES]
+def cli_listing(*command):
+    """The JSON that `groprompt <command>` prints, run once when the workflow is parsed."""
+    if command not in _LISTINGS:
+        words = ["groprompt", *command]
         try:
-            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            output = subprocess.run(words, check=True, capture_output=True, text=True).stdout
         except FileNotFoundError:
             raise WorkflowError("the groprompt command is not on PATH: activate the environment it is installed in "
                                 "(pip install -e .)") from None
         except subprocess.CalledProcessError as error:
-            raise WorkflowError(f"`{shlex.join(command)}` failed:\n{error.stderr}") from None
-        _LISTING.update(json.loads(output))
-    return _LISTING
+            raise WorkflowError(f"`{shlex.join(words)}` failed:\n{error.stderr}") from None
+        _LISTINGS[command] = json.loads(output)
+    return _LISTINGS[command]
+
+
+def method_listing():
+    """``groprompt methods --json`` for this repository's baselines/, so a module dropped into baselines/ becomes
+    inference jobs with no workflow edit."""
+    return cli_listing("methods", "--json", "--baselines-dir", BASELINES)
+
+
+def kind_listing():
+    """{kind key: its entry of ``groprompt datasets --json``} (reader, evaluation, family, unscored splits, paper
+    table), so a module dropped into dataset_kinds/ is a dataset kind a config can name, with no workflow edit."""
+    return {entry["key"]: entry for entry in cli_listing("datasets", "--json")["kinds"]}
+
+
+def kind_failures():
+    """The dataset-kind modules that failed to load, as a sentence to append to an unknown-kind error."""
+    return "".join(f"; {f['source']} failed to load: {f['error']}"
+                   for f in cli_listing("datasets", "--json")["failures"])
 
 
 def baseline_methods(scored):
@@ -148,6 +172,11 @@ def baseline_methods(scored):
 
 # ---------------------------------------------------------------------------------------------------- paths
 BASELINES = os.path.join(workflow.basedir, "baselines")
+DATASET_KINDS = os.path.join(workflow.basedir, "dataset_kinds")
+# Every groprompt command this workflow runs, `groprompt datasets --json` included, reads dataset kinds from the
+# folder next to the Snakefile (as methods come from its baselines/), whatever the working directory; a folder the
+# user exported wins.
+os.environ.setdefault("GROPROMPT_DATASET_KINDS", DATASET_KINDS)
 
 
 def work(*parts):
@@ -251,3 +280,47 @@ def write_yaml(path, mapping):
     from groprompt.files import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(mapping, sort_keys=False))
+
+
+# ---------------------------------------------------------------------------------------------------- console
+class FinishedJobLines(logging.Filter):
+    """Completes Snakemake's one line per finished job, "Finished jobid: 12 (Rule: infer_method)", with what the
+    job was (its wildcards) and where its log is: the steps write their progress bars and output to their logs, so
+    a long job is otherwise one start block and then minutes of nothing. Reads the fields Snakemake's logger
+    plugin interface gives each record (event; jobid, wildcards, log; job_id); a record without them passes as
+    it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.jobs = {}
+
+    def filter(self, record):
+        event = getattr(record, "event", None)
+        if event == LogEvent.JOB_INFO and hasattr(record, "jobid"):
+            self.jobs[record.jobid] = (getattr(record, "wildcards", None) or {}, getattr(record, "log", None) or [])
+        elif event == LogEvent.JOB_FINISHED and getattr(record, "job_id", None) in self.jobs:
+            wildcards, logs = self.jobs.pop(record.job_id)
+            what = ", ".join(f"{key}={value}" for key, value in wildcards.items())
+            where = f"log {', '.join(logs)}" if logs else ""
+            record.msg = "; ".join(filter(None, [f"{record.msg}: {what}" if what else record.msg, where]))
+        return True
+
+
+logger.addFilter(FinishedJobLines())
+
+
+onstart:
+    logger.info(f"Study {config['name']}: each job writes its log (progress bars included) under "
+                f"{work('logs')}/, named on the job's start and finish lines below; data and models go to "
+                f"{work()}/. The tables and figure in {results()}/ will be rewritten.")
+
+
+onsuccess:
+    logger.info(f"Study {config['name']} finished: tables and figure in {results()}/ (tables.md has every table), "
+                f"logs in {work('logs')}/. `git diff --stat {results()}` shows what changed against the "
+                "committed tables.")
+
+
+onerror:
+    logger.error(f"Study {config['name']} stopped: the failed job's log is named above (all logs are under "
+                 f"{work('logs')}/). Run the same command again to resume: finished jobs are kept.")

@@ -1,48 +1,9 @@
-"""Stage 5: `groprompt evaluate` of every inference run on a scored split, by the protocol of its dataset
-(docs/method_spec.md §8):
-
-* SynRVOS and Ref-YouTube-VOS: J, F, J&F per expression against its own object (the per-expression layout infer
-  writes), and box IoU from infer's boxes;
-* Ref-DAVIS17: the paper's protocol. `groprompt expression-sets` merges the per-expression masks into the four
-  expression sets (eval/.../sets/anno_0..3), then evaluate runs the DAVIS-2017 assignment and the strict
-  protocol on each set and averages the four; each object's row of set k carries the box IoU of its k-th
-  expression;
-* A2D-Sentences and JHMDB-Sentences: P@0.5..0.9, overall and mean IoU over the annotated samples.
-
-Ground truth of the first two is read where the Ref-YouTube-VOS layout keeps it (Ref-DAVIS17 converted by
-`groprompt convert-davis`): <root>/<split>/Annotations and <root>/meta_expressions/<split>/meta_expressions.json;
-A2D and JHMDB are read by their dataset readers.
+"""Stage 5: `groprompt evaluate` of every inference run on a scored split, scored the way its dataset kind declares
+(`groprompt datasets`: evaluation; docs/method_spec.md §8). The rule passes the dataset and infer's output folder,
+and the step picks the protocol: per expression with box IoU (SynRVOS, Ref-YouTube-VOS), Ref-DAVIS17's four
+expression sets under the assignment and strict protocols (written to eval/.../sets/), or A2D-/JHMDB-Sentences'
+P@K, overall and mean IoU; so a dataset kind of the user's is scored with no edit here.
 """
-
-PER_EXPRESSION = (
-    "groprompt evaluate --pred {infer}/Annotations --gt {gt} --layout per-expression --expressions {expressions} "
-    "--boxes {infer}/boxes --out {out} --workers {threads}"
-)
-EXPRESSION_SETS = (
-    "groprompt expression-sets --pred {infer} --data {root} --split {split} --out {out}/sets && "
-    "groprompt evaluate --pred {out}/sets --gt {gt} --layout refdavis --expressions {expressions} "
-    "--boxes {infer}/boxes --out {out} --workers {threads}"
-)
-REFERRING = (
-    "groprompt evaluate --pred {infer}/Annotations --layout referring --dataset-kind {kind} --data {root} "
-    "--split {split} --out {out} --workers {threads}"
-)
-EVALUATE_COMMANDS = {"synrvos": PER_EXPRESSION, "refytvos": PER_EXPRESSION, "refdavis": EXPRESSION_SETS,
-                     "a2d": REFERRING, "jhmdb": REFERRING}
-"""The evaluation of each dataset kind (every kind in SCORED_KINDS has one)."""
-
-
-def evaluate_command(wildcards, threads):
-    root = dataset_root(wildcards.dataset)
-    kind = dataset(wildcards.dataset)["kind"]
-    values = {
-        "infer": work("infer", wildcards.dataset, wildcards.split, wildcards.run),
-        "out": work("eval", wildcards.dataset, wildcards.split, wildcards.run),
-        "root": root, "kind": kind, "split": wildcards.split, "threads": threads,
-        "gt": os.path.join(root, wildcards.split, "Annotations"),
-        "expressions": os.path.join(root, "meta_expressions", wildcards.split, "meta_expressions.json"),
-    }
-    return EVALUATE_COMMANDS[kind].format(**{key: shlex.quote(str(value)) for key, value in values.items()})
 
 
 rule evaluate:
@@ -52,7 +13,10 @@ rule evaluate:
     output:
         summary=work("eval", "{dataset}", "{split}", "{run}", "summary.csv"),
     params:
-        command=evaluate_command,
+        kind=lambda w: dataset(w.dataset)["kind"],
+        data=lambda w: dataset_root(w.dataset),
+        pred=lambda w: work("infer", w.dataset, w.split, w.run),
+        out=lambda w: work("eval", w.dataset, w.split, w.run),
     wildcard_constraints:
         dataset="[^/]+",
         split="[^/]+",
@@ -62,4 +26,5 @@ rule evaluate:
     benchmark:
         bench("evaluate", "{dataset}", "{split}", "{run}")
     shell:
-        "({params.command}) > {log:q} 2>&1"
+        "groprompt evaluate --dataset-kind {params.kind:q} --data {params.data:q} --split {wildcards.split:q} "
+        "--pred {params.pred:q} --out {params.out:q} --workers {threads} > {log:q} 2>&1"

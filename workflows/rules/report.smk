@@ -26,16 +26,16 @@ def row_keys(item):
 
 
 def study_dataset():
-    """The kind of the study's own dataset (`groprompt tables --dataset`): its first scored split's, else its
+    """The kind of the study's own dataset (`groprompt tables --dataset-kind`): its first scored split's, else its
     first evaluation split's."""
     return dataset((scored() or config["evaluation"])[0]["dataset"])["kind"]
 
 
 def table_outputs():
     """The files of `groprompt tables` that every such study has: Table 6 only where its own dataset is scored
-    with J&F (not A2D/JHMDB, whose P@K go to Tables 2-3)."""
+    with J&F (its kind's family of measures; A2D's P@K go to Table 2)."""
     outputs = [results("tables.md"), results("table5.csv")]
-    if scored() and study_dataset() not in ("a2d", "jhmdb"):
+    if scored() and kind_listing()[study_dataset()]["family"] == "jf":
         outputs.append(results("table6.csv"))
     return outputs
 
@@ -114,7 +114,7 @@ rule tables:
     benchmark:
         bench("tables")
     shell:
-        "groprompt tables --config-name {params.name:q} --dataset {params.dataset:q} --params {input.params:q} "
+        "groprompt tables --config-name {params.name:q} --dataset-kind {params.dataset:q} --params {input.params:q} "
         "{params.rows} --out {params.out:q} > {log:q} 2>&1"
 
 
