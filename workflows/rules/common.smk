@@ -317,8 +317,8 @@ onstart:
 
 onsuccess:
     logger.info(f"Study {config['name']} finished: tables and figure in {results()}/ (tables.md has every table), "
-                f"logs in {work('logs')}/. `git diff --stat {results()}` shows what changed against the "
-                "committed tables.")
+                f"logs in {work('logs')}/. Where those tables are committed (results/default/ is), "
+                f"`git diff --stat {results()}` shows what the run changed.")
 
 
 onerror:
