@@ -37,7 +37,7 @@ LABEL_MODES = ("P", "L", "1")
 
 
 @dataclass(frozen=True)
-class _Header:
+class ImageHeader:
     """What :func:`_read_header` found: format, mode, ``(H, W)``, and the label ids when asked for."""
 
     format: str | None
@@ -46,7 +46,8 @@ class _Header:
     ids: frozenset[int] | None
 
 
-def _read_header(path: Path, what: str, *, dataset: str, video: str, label_ids: bool = False) -> _Header:
+def _read_header(path: Path, what: str, *, dataset: str | None, video: str | None,
+                 label_ids: bool = False) -> ImageHeader:
     """Open ``path`` (header only, unless ``label_ids``: then the pixels of a label-mode image are counted) and check
     that its end marker is there."""
     where = {"dataset": dataset, "video": video, "path": path}
@@ -62,7 +63,7 @@ def _read_header(path: Path, what: str, *, dataset: str, video: str, label_ids: 
                                          "interrupted", **where)
             ids = _present_ids(image) if label_ids and image.mode in LABEL_MODES else None
             width, height = image.size
-            return _Header(image.format, image.mode, (height, width), ids)
+            return ImageHeader(image.format, image.mode, (height, width), ids)
     except FileNotFoundError:
         raise GroPromptError(f"{what} is missing", fix="check that the dataset folder is complete", **where) from None
     except OSError as error:  # PIL's UnidentifiedImageError and decoding errors included
@@ -106,18 +107,27 @@ def check_label_maps(paths: Iterable[Path], size: tuple[int, int], object_ids: C
     """Check every label-map PNG of a video: readable, complete, 8-bit ``P``/``L``, of the frames' ``size``, and
     holding only 0, void (255) and the ``object_ids`` that ``declared_in`` (``meta.json``) declares."""
     for path in paths:
-        header = _read_header(path, "annotation PNG", dataset=dataset, video=video, label_ids=True)
-        if header.format != "PNG":
-            raise GroPromptError(f"annotation file is a {header.format}, not a PNG", dataset=dataset, video=video,
-                                 path=path, fix="save annotations as palette PNGs (lossy formats corrupt the labels)")
-        if header.ids is None:
-            raise GroPromptError(
-                f"annotation PNG has mode {header.mode}; expected an 8-bit palette (P) or grey-level (L) image "
-                "whose values are object ids", dataset=dataset, video=video, path=path,
-                fix="save it as an 8-bit palette PNG (value = object id, 0 background); RGB colours and 16-bit "
-                    "values are not object ids")
+        header = check_label_png(path, "annotation PNG", dataset=dataset, video=video, label_ids=True)
         check_mask_size(header.size, size, dataset=dataset, video=video, path=path)
         check_label_ids(header.ids, object_ids, dataset=dataset, video=video, path=path, declared_in=declared_in)
+
+
+def check_label_png(path: Path, what: str, *, dataset: str | None = None, video: str | None = None,
+                    label_ids: bool = False) -> ImageHeader:
+    """Check one label-map PNG (ground truth or prediction) from its header and end: readable, complete, a PNG,
+    8-bit ``P``/``L`` (or 1-bit); with ``label_ids`` its label values are read too (that decodes the pixels).
+    ``what`` names the file in errors ("annotation PNG", "mask PNG")."""
+    header = _read_header(path, what, dataset=dataset, video=video, label_ids=label_ids)
+    if header.format != "PNG":
+        raise GroPromptError(f"{what} is a {header.format}, not a PNG", dataset=dataset, video=video, path=path,
+                             fix="save label maps as palette PNGs (lossy formats corrupt the labels)")
+    if header.mode not in LABEL_MODES:
+        raise GroPromptError(
+            f"{what} has mode {header.mode}; expected an 8-bit palette (P) or grey-level (L) image whose values are "
+            "object ids", dataset=dataset, video=video, path=path,
+            fix="save it as an 8-bit palette PNG (value = object id, 0 background); RGB colours and 16-bit "
+                "values are not object ids")
+    return header
 
 
 def check_mask_size(shape: tuple[int, ...], size: tuple[int, int], *, dataset: str, video: str, path: Path) -> None:

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from groprompt.data.model import VOID_LABEL, Dataset, Expression
+from groprompt.data.validation import check_label_png
 from groprompt.errors import GroPromptError
 from groprompt.evaluation import runner, summary
 from groprompt.evaluation.protocols import PROTOCOLS
@@ -46,7 +46,6 @@ SINGLE_SET = "all"
 """Set name of the layouts with one expression set."""
 
 _SET_FOLDER = re.compile(r"anno_\d+")
-_LABEL_MODES = ("P", "L", "1")
 
 
 @dataclass(frozen=True)
@@ -294,9 +293,9 @@ def _gt_videos(gt_dir: Path, videos: Sequence[str]) -> dict[str, tuple[tuple[Pat
         if not paths:
             raise GroPromptError("ground-truth video folder has no PNG frames", video=video, path=gt_dir / video,
                                  fix="complete the annotation folder")
-        shape = check_label_png(paths[0], video=video)
+        shape = label_png_size(paths[0], video=video)
         for path in paths[1:]:
-            check_label_png(path, shape, video=video)
+            label_png_size(path, shape, video=video)
         result[video] = (paths, shape)
     return result
 
@@ -321,37 +320,15 @@ def _prediction_paths(
                                      frame=gt_path.stem, path=folder / gt_path.name, fix=fix)
             paths.append(None)
             continue
-        check_label_png(folder / gt_path.name, shape, video=video)
+        label_png_size(folder / gt_path.name, shape, video=video)
         paths.append(folder / gt_path.name)
     return tuple(paths)
 
 
-def check_label_png(path: Path, shape: tuple[int, int] | None = None, *, video: str | None = None) -> tuple[int, int]:
-    """Check a label-map PNG from its header and its end; return its ``(H, W)``.
-
-    Raises a :class:`GroPromptError` naming ``path`` if it is unreadable, not a PNG, truncated (no IEND chunk at
-    the end), not a palette/grey-level image, or (when ``shape`` is given) not of that ``(H, W)``.
-    """
-    try:
-        with Image.open(path) as image:
-            file_format, mode, (width, height) = image.format, image.mode, image.size
-        with open(path, "rb") as handle:
-            handle.seek(max(path.stat().st_size - 12, 0))
-            tail = handle.read()
-    except (OSError, UnidentifiedImageError) as error:
-        raise GroPromptError(f"mask file cannot be read ({error})", video=video, path=path,
-                             fix="rewrite this file as a palette PNG") from None
-    if file_format != "PNG":
-        raise GroPromptError(f"mask file is a {file_format}, not a PNG", video=video, path=path,
-                             fix="save masks as PNG (JPEG compression corrupts labels)")
-    if tail[4:8] != b"IEND":
-        raise GroPromptError("PNG file is truncated (it does not end with an IEND chunk)", video=video, path=path,
-                             fix="rewrite this PNG; the run that wrote it was probably interrupted")
-    if mode not in _LABEL_MODES:
-        raise GroPromptError(
-            f"mask PNG has mode {mode}; expected a palette (P) or grey-level (L) image whose values are ids",
-            video=video, path=path, fix="save masks as palette PNGs (value = object id, 0 = background)",
-        )
+def label_png_size(path: Path, shape: tuple[int, int] | None = None, *, video: str | None = None) -> tuple[int, int]:
+    """The ``(H, W)`` of a label-map PNG, checked from its header and its end (:func:`check_label_png`: readable,
+    complete, a palette/grey-level PNG) and, when ``shape`` is given, to be that; errors name ``path``."""
+    height, width = check_label_png(path, "mask PNG", video=video).size
     if shape is not None and (height, width) != shape:
         raise GroPromptError(
             f"mask is {height}x{width} (height x width) but the ground truth is {shape[0]}x{shape[1]}",

@@ -8,7 +8,7 @@ from the dataset's reader (:func:`groprompt.data.dataset_kind`), so any kind wit
 
 Planning reads each annotated ground-truth frame once, to learn which objects it holds (the
 :class:`~groprompt.data.model.AnnotationSource` interface only gives masks), and checks every needed prediction PNG
-from its header (:func:`~groprompt.evaluation.layouts.check_label_png`): no prediction pixel is decoded and every
+from its header (:func:`~groprompt.evaluation.layouts.label_png_size`): no prediction pixel is decoded and every
 problem is raised before scoring starts. Scoring runs one job per video (:mod:`~groprompt.evaluation.pipeline`).
 
 Outputs: :func:`per_sample_table` (one row per sample, :data:`PER_SAMPLE_COLUMNS`) and :func:`sample_summary_table`
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, Video
 from groprompt.errors import GroPromptError
-from groprompt.evaluation.layouts import check_label_png, refuse_infer_output
+from groprompt.evaluation.layouts import label_png_size, refuse_infer_output
 from groprompt.evaluation.pipeline import printable
 from groprompt.masks import read_label_png
 from groprompt.metrics.referring import (
@@ -168,7 +168,7 @@ def _plan_video(video: Video, folder: Path, allow_missing: bool) -> tuple[Sample
             path = folder / expression.exp_id / f"{frame}.png"
             listing = listings[expression.exp_id]
             if listing is not None and path.name in listing:
-                check_label_png(path, video.size, video=video.name)
+                label_png_size(path, video.size, video=video.name)
             elif allow_missing:
                 path = None
             else:
