@@ -16,6 +16,7 @@ from groprompt.cli import main
 from groprompt.data import open_dataset
 from groprompt.evaluation.pipeline import OUTPUT_FILES
 from groprompt.inference.outputs import OutputLayout, VideoWriter
+from groprompt.masks import read_label_png
 
 
 def write_infer_output(folder: Path, dataset, seed: int = 0) -> Path:
@@ -151,3 +152,29 @@ def test_protocol_choice_in_the_dataset_form(tmp_path, capsys):
     assert run("--dataset-kind", "synrvos", "--data", synrvos, "--split", "valid", "--pred", infer,
                "--out", tmp_path / "out2", "--protocol", "strict") == 2
     assert "--protocol strict" in capsys.readouterr().err
+
+
+def test_a_reader_keeping_its_ground_truth_elsewhere_is_scored_from_what_it_reads(tmp_path, monkeypatch):
+    # A kind of the user's whose reader finds the Ref-YouTube-VOS layout under <root>/stored: <root>/<split>/
+    # Annotations does not exist, so the evaluation writes the label maps the reader gives and scores those.
+    stored = synrvos_root(tmp_path / "elsewhere")
+    root = stored.parent
+    stored.rename(root / "stored")
+    kinds = tmp_path / "kinds"
+    kinds.mkdir()
+    (kinds / "stored.py").write_text(
+        "from pathlib import Path\n"
+        "from groprompt.data import DatasetKind, load_refytvos\n\n\n"
+        "def load_stored(root, split, *, dataset_name='stored'):\n"
+        "    return load_refytvos(Path(root) / 'stored', split, dataset_name=dataset_name)\n\n\n"
+        "STORED = DatasetKind('stored', 'Stored', load_stored, 'per-expression')\n")
+    monkeypatch.setenv("GROPROMPT_DATASET_KINDS", str(kinds))
+    infer = write_infer_output(tmp_path / "infer", open_dataset("synrvos", root / "stored", "valid"))
+    assert dataset_form("synrvos", root / "stored", "valid", infer, tmp_path / "in_place") == 0
+    assert not (tmp_path / "in_place" / "ground_truth").exists()  # the layout's own PNGs, read in place
+    assert dataset_form("stored", root, "valid", infer, tmp_path / "written") == 0
+    truth = tmp_path / "written" / "ground_truth"
+    for png in (root / "stored" / "valid" / "Annotations").rglob("*.png"):  # void pixels included
+        written = truth / png.relative_to(root / "stored" / "valid" / "Annotations")
+        assert np.array_equal(read_label_png(written), read_label_png(png))
+    assert outputs(tmp_path / "written") == outputs(tmp_path / "in_place")

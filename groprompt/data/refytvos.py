@@ -70,6 +70,11 @@ class LabelMapSource:
         self._dataset = dataset
         self._video = video
 
+    @property
+    def pngs(self) -> Mapping[int, Path]:
+        """Frame index -> the label PNG this source reads, for the annotated frames."""
+        return self._pngs
+
     def annotated(self, frame_index: int) -> bool:
         return frame_index in self._pngs
 

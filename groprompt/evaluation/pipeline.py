@@ -108,8 +108,9 @@ def plan_dataset(kind: str, root: str | Path, split: str, infer_out: str | Path,
     ``groprompt infer`` (``Annotations/<video>/<exp_id>/<frame>.png``, ``boxes/<video>.csv``), scored the way
     ``dataset_kind(kind).evaluation`` says (docs/method_spec.md §8):
 
-    * ``per-expression``: each expression against its own object, ground truth ``<root>/<split>/Annotations``,
-      with the box IoU of ``<infer_out>/boxes``;
+    * ``per-expression``: each expression against its own object, ground truth ``<root>/<split>/Annotations``
+      (or, for a reader that keeps it elsewhere, label maps written from the reader into ``<out>/ground_truth``,
+      :mod:`~groprompt.evaluation.ground_truth`), with the box IoU of ``<infer_out>/boxes``;
     * ``expression-sets`` (Ref-DAVIS17): the masks merged into the four expression sets, written to
       ``<out>/sets/anno_0..anno_3`` (as ``groprompt expression-sets`` writes them), then each set scored as DAVIS
       label maps with each object's box IoU in the set;
@@ -125,6 +126,7 @@ def plan_dataset(kind: str, root: str | Path, split: str, infer_out: str | Path,
     from groprompt.data import dataset_kind, open_dataset
     from groprompt.evaluation import layouts, referring
     from groprompt.evaluation.expression_sets import write_expression_sets
+    from groprompt.evaluation.ground_truth import label_map_folder
 
     declared = dataset_kind(kind)
     if not declared.scores(split):
@@ -146,7 +148,7 @@ def plan_dataset(kind: str, root: str | Path, split: str, infer_out: str | Path,
         return referring.plan_referring(open_dataset(kind, root, split), infer_out / "Annotations", allow_missing)
     dataset = open_dataset(kind, root, split)
     expressions = layouts.Expressions.of_dataset(dataset)
-    gt_dir = root / split / "Annotations"
+    gt_dir = label_map_folder(dataset, root / split / "Annotations", Path(out))
     boxes = infer_out / "boxes"
     if declared.evaluation == "per-expression":
         return layouts.plan_evaluation(infer_out / "Annotations", gt_dir, "per-expression", expressions,
