@@ -65,7 +65,6 @@ class Trainer:
         params: the trainable parameters, in a fixed order.
         optimizer: AdamW over ``params``.
         scheduler: the per-epoch learning-rate schedule.
-        precision: ``fp32``, ``tf32`` or ``bf16``.
     """
 
     config: TrainingConfig
@@ -75,7 +74,6 @@ class Trainer:
     params: list[nn.Parameter]
     optimizer: torch.optim.AdamW
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    precision: str = DEFAULT_PRECISION
 
     @classmethod
     def build(cls, config: TrainingConfig, prompter: Prompter, segmentor: Segmentor | None,
@@ -102,12 +100,12 @@ class Trainer:
             wrapped = DistributedDataParallel(
                 model, device_ids=[context.device] if context.device.type == "cuda" else None,
                 find_unused_parameters=head is not None)
-        return cls(config, context, model, wrapped, params, optimizer, scheduler, precision)
+        return cls(config, context, model, wrapped, params, optimizer, scheduler)
 
     def step(self, clips: Sequence[Clip]) -> dict[str, float | int]:
         """One optimiser step over this rank's clips; returns the global batch's log row (epoch and step left
         for the caller; see :mod:`groprompt.training.log` for the columns)."""
-        with float32_matmuls(self.precision):
+        with float32_matmuls(self.model.precision):  # the backward too, where the model's autocast does not reach
             return self._step(clips)
 
     def _step(self, clips: Sequence[Clip]) -> dict[str, float | int]:
