@@ -39,7 +39,7 @@ def labels(*frames: dict[int, np.ndarray]) -> np.ndarray:
     return stack
 
 
-GT = VideoTruth.from_labels(labels({1: A, 2: B}, {1: A, 2: B}))
+GT = VideoTruth(labels({1: A, 2: B}, {1: A, 2: B}))
 
 
 def summary(scores) -> dict[int, tuple[int | None, list[float], list[float]]]:
@@ -53,7 +53,7 @@ def test_swapped_ids_full_score_under_assignment_zero_under_strict():
 
 
 def test_extra_prediction_is_ignored_but_can_win_the_assignment():
-    gt = VideoTruth.from_labels(labels({1: A}, {1: A}))
+    gt = VideoTruth(labels({1: A}, {1: A}))
     # id 1 lands on the wrong place, id 2 on the object: the assignment takes id 2, strict keeps id 1.
     result = score_label_maps(labels({1: B, 2: A}, {1: B, 2: A}), gt)
     assert summary(result["assignment"]) == {1: (2, [1, 1], [1, 1])}
@@ -66,7 +66,7 @@ def test_extra_prediction_is_ignored_but_can_win_the_assignment():
 def test_missing_prediction_scores_zero_where_object_present_one_where_absent():
     # Object 2 is present in frame 0 only; the prediction has no id 2 at all (official rule: pad with an empty
     # mask, which scores J = F = 1 on a frame where the object is absent too).
-    gt = VideoTruth.from_labels(labels({1: A, 2: B}, {1: A}))
+    gt = VideoTruth(labels({1: A, 2: B}, {1: A}))
     for protocol in ("assignment", "strict"):
         result = score_label_maps(labels({1: A}, {1: A}), gt)[protocol]
         assert summary(result) == {1: (1, [1, 1], [1, 1]), 2: (None, [0, 1], [0, 1])}
@@ -74,7 +74,7 @@ def test_missing_prediction_scores_zero_where_object_present_one_where_absent():
 
 def test_partial_overlap_and_void():
     half = block(slice(0, 3))                       # 36 of block A's 72 pixels
-    gt = VideoTruth.from_labels(labels({1: A}, {1: A, 255: B}))  # frame 1: block B is void
+    gt = VideoTruth(labels({1: A}, {1: A, 255: B}))  # frame 1: block B is void
     pred = labels({1: half}, {1: A | B})             # frame 1: the extra pixels lie in void only
     (score,) = score_label_maps(pred, gt, ("strict",))["strict"]
     assert score.j.tolist() == pytest.approx([36 / 72, 1.0])
@@ -88,7 +88,7 @@ def test_never_predicted_object_meets_its_empty_proposal_not_the_false_positive(
     # J = F = [0, 1, 1, 1] (absent frames count as right): gain 0.75; against id 3, 0 everywhere (no overlap, the
     # boundaries more than the 1-pixel tolerance apart, and a non-empty prediction where the object is absent).
     # So the matching gives object 1 the empty proposal (1.75 in all), not the false positive (1.0).
-    gt = VideoTruth.from_labels(labels({1: A, 2: B}, {2: B}, {2: B}, {2: B}))
+    gt = VideoTruth(labels({1: A, 2: B}, {2: B}, {2: B}, {2: B}))
     false_positive = block(slice(8, 10), slice(0, 2))
     pred = labels(*[{2: B, 3: false_positive}] * 4)
     result = score_label_maps(pred, gt)
@@ -106,7 +106,7 @@ def test_object_predicted_under_another_id_is_matched_to_it():
 
 
 def test_more_proposals_than_objects_and_the_official_limit():
-    gt = VideoTruth.from_labels(labels({1: A}, {1: A}))
+    gt = VideoTruth(labels({1: A}, {1: A}))
     half = block(slice(0, 3))                       # 36 of A's 72 pixels: J = 0.5
     # Three proposals for one object: id 1 on the wrong block (0), id 2 half of it (J 0.5), id 3 exactly it (1).
     result = score_label_maps(labels({1: B, 2: half, 3: A}, {1: B, 2: half, 3: A}), gt, ("assignment",))
@@ -127,7 +127,7 @@ def test_objects_are_ids_up_to_the_largest_of_the_first_frame():
     # Frame 0 holds only id 2, so the objects are 1 and 2 (id 1 is an object that is never present); id 3 appears
     # in frame 1 only and is no object. An empty prediction scores object 1 perfectly (never present) and object 2
     # 0 where present.
-    gt = VideoTruth.from_labels(labels({2: B}, {2: B, 3: A}))
+    gt = VideoTruth(labels({2: B}, {2: B, 3: A}))
     assert (gt.davis_ids, gt.ids) == ([1, 2], [2, 3])
     result = score_label_maps(labels({}, {}), gt)
     assert summary(result["assignment"]) == {1: (None, [1, 1], [1, 1]), 2: (None, [0, 0], [0, 0])}
@@ -138,7 +138,7 @@ def test_semi_supervised_scores_the_inner_frames_id_by_id():
     # Four ground-truth frames: the first and last are not scored, so the prediction holds frames 1 and 2 only.
     # Object 1 (A) in every frame; id 2 (B) appears in frame 1 only: not an object (the first frame's largest id
     # is 1). Frame 1: the prediction is exact; frame 2: empty.
-    gt = VideoTruth.from_labels(labels({1: A}, {1: A, 2: B}, {1: A}, {1: A}))
+    gt = VideoTruth(labels({1: A}, {1: A, 2: B}, {1: A}, {1: A}))
     result = score_label_maps(labels({1: A}, {}), gt, ("semi-supervised",))
     assert summary(result["semi-supervised"]) == {1: (1, [1, 0], [1, 0])}
     # Id k goes with object k, however well another id fits: id 1 on the wrong block scores 0.
@@ -156,7 +156,7 @@ def test_semi_supervised_scores_the_inner_frames_id_by_id():
 def test_void_rule_of_each_task():
     # Ground truth: object 1 = A (72 pixels) on three frames, block B (72 pixels) void on the middle one, the only
     # one semi-supervised scores. The prediction covers A and B there.
-    gt = VideoTruth.from_labels(labels({1: A}, {1: A, 255: B}, {1: A}))
+    gt = VideoTruth(labels({1: A}, {1: A, 255: B}, {1: A}))
     pred = labels({1: A | B})
     # Semi-supervised (void is background): J = 72 / 144. F: the prediction's boundary is A's (23 pixels: row 3
     # and row 15 at columns 0-5, and column 5 at rows 4-14; A touches the left edge) plus B's (36: the 13 x 7
@@ -172,7 +172,7 @@ def test_void_rule_of_each_task():
 
 
 def test_empty_ground_truth_video_has_no_objects():
-    empty = VideoTruth.from_labels(np.zeros((T, H, W), dtype=np.uint8))
+    empty = VideoTruth(np.zeros((T, H, W), dtype=np.uint8))
     assert score_label_maps(labels({1: A}, {}), empty) == {"assignment": [], "strict": []}
 
 
@@ -228,7 +228,7 @@ def test_assignment_matches_brute_force_over_official_measures():
         gt_labels = rng.integers(0, 4, size=(3, 12, 12)).astype(np.uint8)      # objects 1..3, some void below
         gt_labels[:, 0, :3] = 255
         pred_labels = rng.integers(0, 3, size=(3, 12, 12)).astype(np.uint8)    # 2 prediction ids: one object unmatched
-        truth = VideoTruth.from_labels(gt_labels)
+        truth = VideoTruth(gt_labels)
         void = gt_labels == 255
 
         def gain(pred_id: int | None, obj: int) -> float:
@@ -259,7 +259,7 @@ def test_semi_supervised_equals_the_official_measures_frame_by_frame():
         pred_labels = rng.integers(0, 4, size=(3, 12, 12)).astype(np.uint8)
         pred_labels[:, 0, :2] = 1                                  # predictions on void pixels
         pred_labels[1][pred_labels[1] == 2] = 0                    # id 2 absent from one frame
-        truth = VideoTruth.from_labels(gt_labels)
+        truth = VideoTruth(gt_labels)
         scores = score_label_maps(pred_labels, truth, ("semi-supervised",))["semi-supervised"]
         assert [s.object_id for s in scores] == [1, 2, 3]
         for s in scores:

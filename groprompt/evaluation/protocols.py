@@ -128,10 +128,6 @@ class VideoTruth:
         self._boundaries: dict[int, FrameBoundaries] = {}
         self._boxes: dict[int, np.ndarray] = {}
 
-    @classmethod
-    def from_labels(cls, labels: np.ndarray) -> VideoTruth:
-        return cls(labels)
-
     def boundaries(self, obj_id: int) -> FrameBoundaries:
         """The boundary of object ``obj_id`` on every frame, taken once per video. Void pixels are never object
         pixels, so clearing them (unsupervised task) changes nothing and every protocol shares it."""

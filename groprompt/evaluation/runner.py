@@ -56,7 +56,7 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
         GroPromptError: an expression refers to an object that no ground-truth frame of the video contains; a
             prediction id the protocol refuses (named with the first file holding it).
     """
-    truth = VideoTruth.from_labels(read_stack(job.gt_paths, job.shape))
+    truth = VideoTruth(read_stack(job.gt_paths, job.shape))
     rows = []
     for prediction in job.predictions:
         labels = read_stack(prediction.paths, job.shape)
