@@ -47,9 +47,9 @@ def _reads_from(video: Video, folder: Path) -> bool:
         return True
     if not isinstance(source, LabelMapSource):
         return False
-    expected = (folder / video.name).resolve()
-    return all(path.parent.resolve() == expected and path.name == f"{video.frame_names[index]}.png"
-               for index, path in source.pngs.items())
+    parents = {path.parent for path in source.pngs.values()}  # one folder per video: resolved once, not per PNG
+    return (all(path.name == f"{video.frame_names[index]}.png" for index, path in source.pngs.items())
+            and all(parent.resolve() == (folder / video.name).resolve() for parent in parents))
 
 
 def _write_label_maps(video: Video, folder: Path) -> None:
