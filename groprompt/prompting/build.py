@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import safetensors.torch
 import torch
 from transformers import AutoTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, PreTrainedTokenizerBase
 
 from groprompt.errors import GroPromptError
+from groprompt.hf_folders import check_hf_folder, load_pretrained, read_safetensors
 from groprompt.prompting.checkpoints import load_original_weights
 from groprompt.prompting.config import prompter_size
 from groprompt.prompting.prompter import Prompter
@@ -58,7 +58,7 @@ def load_text_backbone(detector: GroundingDinoForObjectDetection, directory: str
     if not path.is_file():
         raise GroPromptError("text backbone weights not found", path=path,
                              fix="give a folder holding config.json, model.safetensors and the tokenizer files")
-    state = _read_safetensors(path)
+    state = read_safetensors(path)
     try:
         result = detector.model.text_backbone.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatches
@@ -77,38 +77,11 @@ def _has_tokenizer(directory: Path) -> bool:
     return (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file()
 
 
-def _check_folder(directory: Path, needed: tuple[str, ...], what: str) -> None:
-    missing = [name for name in needed if not (directory / name).is_file()]
-    if missing:
-        raise GroPromptError(f"{what} folder lacks {', '.join(missing)}", path=directory,
-                             fix="give a local folder written by save_pretrained (no hub ids: nothing downloads)")
-
-
-def _read_safetensors(path: Path, tensors: bool = True) -> dict[str, torch.Tensor]:
-    """The tensors of a ``.safetensors`` file (with ``tensors`` False: only its header is read and checked,
-    which also finds a truncated file); a truncated or corrupt file is a :class:`GroPromptError` naming it."""
-    try:
-        if tensors:
-            return safetensors.torch.load_file(str(path))
-        with safetensors.safe_open(str(path), framework="pt"):
-            return {}
-    except (safetensors.SafetensorError, OSError) as error:
-        raise GroPromptError(f"cannot read the weights file ({error})", path=path,
-                             fix="the file is truncated or corrupt: copy or train it again") from None
-
-
 def load_hf_detector(directory: str | Path) -> GroundingDinoForObjectDetection:
     """Load a Hugging Face Grounding DINO folder (``config.json`` + ``model.safetensors``) from local disk."""
     directory = Path(directory)
-    _check_folder(directory, ("config.json", "model.safetensors"), "Grounding DINO checkpoint")
-    _read_safetensors(directory / "model.safetensors", tensors=False)
-    try:
-        detector = GroundingDinoForObjectDetection.from_pretrained(str(directory), local_files_only=True)
-    except (OSError, ValueError) as error:  # a malformed config.json, weights of another architecture
-        first = str(error).splitlines()[0] if str(error) else ""
-        raise GroPromptError(f"cannot load the Grounding DINO checkpoint ({type(error).__name__}: {first})",
-                             path=directory,
-                             fix="give a folder written by save_pretrained of a Grounding DINO model") from None
+    check_hf_folder(directory, what="Grounding DINO checkpoint")
+    detector = load_pretrained(GroundingDinoForObjectDetection, directory, what="Grounding DINO checkpoint")
     return detector.requires_grad_(True)
 
 
