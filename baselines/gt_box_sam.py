@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from groprompt.data.model import Expression, FrameAnnotation, tight_box
+from groprompt.data.model import Expression, FrameAnnotation
 from groprompt.methods import FrameOutput, Method
 
 
@@ -26,11 +26,6 @@ class GTBoxSAM(Method):
 
     def predict(self, frame: np.ndarray, index: int, expressions: Sequence[Expression],
                 ground_truth: FrameAnnotation | None = None) -> list[FrameOutput]:
-        return [FrameOutput(box=self._box(ground_truth, expression.obj_id)) for expression in expressions]
-
-    @staticmethod
-    def _box(ground_truth: FrameAnnotation | None, obj_id: int) -> np.ndarray | None:
-        mask = ground_truth.masks.get(obj_id) if ground_truth is not None else None
-        if mask is None or not mask.any():
-            return None
-        return tight_box(mask)
+        if ground_truth is None:  # a frame without annotation: no box, hence an empty mask
+            return [FrameOutput(box=None) for _ in expressions]
+        return [FrameOutput(box=ground_truth.box(expression.obj_id)) for expression in expressions]

@@ -62,13 +62,14 @@ def check_hf_folder(directory: str | Path, *, what: str, model_types: Sequence[s
         raise GroPromptError(f"the {what} holds a {found!r} model, expected {' or '.join(map(repr, model_types))}",
                              path=directory, fix=f"point to a folder of a {model_types[0]!r} model")
     if (directory / "model.safetensors").is_file():
-        read_safetensors(directory / "model.safetensors", tensors=False)
+        read_safetensors(directory / "model.safetensors", tensors=False, what=what)
     return config
 
 
-def read_safetensors(path: Path, tensors: bool = True) -> dict:
+def read_safetensors(path: Path, tensors: bool = True, what: str | None = None) -> dict:
     """The tensors of a ``.safetensors`` file (with ``tensors`` False: only its header is read and checked,
-    which also finds a truncated file); a truncated or corrupt file is a :class:`GroPromptError` naming it."""
+    which also finds a truncated file); a truncated or corrupt file is a :class:`GroPromptError` naming it (and
+    ``what`` it belongs to, if given)."""
     import safetensors
     import safetensors.torch
 
@@ -78,7 +79,8 @@ def read_safetensors(path: Path, tensors: bool = True) -> dict:
         with safetensors.safe_open(str(path), framework="pt"):
             return {}
     except (safetensors.SafetensorError, OSError) as error:
-        raise GroPromptError(f"cannot read the weights file ({error})", path=path,
+        of = f" of the {what}" if what else ""
+        raise GroPromptError(f"cannot read the weights file{of} ({error})", path=path,
                              fix="the file is truncated or corrupt: copy or train it again") from None
 
 

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from groprompt.data.model import Expression, FrameAnnotation, Video
+from groprompt.data.model import Expression, FrameAnnotation, Video, tight_box
 from groprompt.errors import GroPromptError
 from groprompt.plugins import describe_import_error, load_module_file, plugin_files
 
@@ -55,6 +55,12 @@ class FrameOutput:
     box: np.ndarray | None
     score: float = float("nan")
     mask: np.ndarray | None = None
+
+    @classmethod
+    def of_mask(cls, mask: np.ndarray, score: float = float("nan")) -> FrameOutput:
+        """The answer of a method that segments: ``mask`` (``(H, W)`` bool) with its tight box as the box (the
+        "Box" metrics score it), None where the mask is empty."""
+        return cls(box=tight_box(mask) if mask.any() else None, score=score, mask=mask)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,13 @@ class FrameAnnotation:
         found = self.masks.get(obj_id)
         return found if found is not None else np.zeros(shape, dtype=bool)
 
+    def box(self, obj_id: int) -> np.ndarray | None:
+        """The tight box (xyxy pixels, exclusive ends) of the object's mask; None where it is absent or empty."""
+        mask = self.masks.get(obj_id)
+        if mask is None or not mask.any():
+            return None
+        return tight_box(mask)
+
 
 class AnnotationSource(Protocol):
     """Reads ground truth lazily. Readers implement it; nothing else touches annotation files."""
