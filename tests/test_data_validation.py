@@ -114,14 +114,21 @@ FILE_DEFECTS: dict[Callable[[Path], Path], str] = {
 }
 
 
-@pytest.mark.parametrize(("text", "word"), [("", "empty"), (" \t ", "blank")])
-def test_empty_or_blank_expression_names_video_and_expression(tmp_path: Path, text: str, word: str):
+@pytest.mark.parametrize(("text", "word"), [("", "empty"), (" \t ", "blank"), ("  . ", "without a letter or digit"),
+                                           ("?!", "without a letter or digit")])
+def test_expression_without_words_names_video_and_expression(tmp_path: Path, text: str, word: str):
     write_refytvos(tmp_path, "train", _videos(("the red square", text)))
     with pytest.raises(GroPromptError, match=f"expression is {word}") as error:
         load_refytvos(tmp_path, "train", dataset_name="synrvos")
     message = str(error.value)
     assert "dataset synrvos" in message and "video v" in message and "expression 1" in message
     assert "meta_expressions/train/meta_expressions.json" in message
+
+
+@pytest.mark.parametrize("text", ["7", "Ä", "狗", "a ."])
+def test_an_expression_with_a_letter_or_digit_passes(tmp_path: Path, text: str):
+    write_refytvos(tmp_path, "train", _videos(("the red square", text)))
+    assert load_refytvos(tmp_path, "train").video("v").expressions[1].text == text
 
 
 def test_void_and_declared_labels_pass(root: Path):

@@ -27,6 +27,8 @@ Decisions:
   missed videos. A described video must have its clip and at least one h5 file.
 * Frame count and size come from the mp4 header, opened once per video when loading; no frame is decoded then
   (decoding every clip up front would cost as much as reading the split once more).
+* Every video name of ``videoset.csv`` must be a plain name (:mod:`groprompt.safe_names`: it becomes
+  ``<video>.mp4`` and a folder name); sentences of videos that are not in it are never read.
 * Every h5 file of a described video is opened when loading (HDF5 refuses a truncated file on opening) and its
   keys, instance ids and ``reMask`` shape (one mask of the clip's size per instance) are checked; the masks
   themselves are read when a frame is. A query that is empty or blank is an error naming its row.
@@ -51,6 +53,7 @@ from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_csv, read_lines, require
 from groprompt.data.validation import check_expression_text
 from groprompt.errors import GroPromptError
+from groprompt.safe_names import check_name
 
 SPLITS = {"train": 0, "test": 1}
 """Split name -> value of ``videoset.csv``'s subset column."""
@@ -93,7 +96,8 @@ def _read_videoset(path: Path, dataset: str) -> dict[str, int]:
         expect(len(row) > subset_column and row[subset_column].strip() in ("0", "1"),
                f"row {number} does not have 9 columns ending in subset 0 or 1: {','.join(row)!r}",
                path=path, dataset=dataset)
-        subsets[row[video_column].strip()] = int(row[subset_column])
+        name = check_name(row[video_column].strip(), "video name", path=path, dataset=dataset)
+        subsets[name] = int(row[subset_column])
     return subsets
 
 

@@ -51,6 +51,7 @@ from groprompt.data.reading import read_lines, require
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
 from groprompt.masks import read_label_png
+from groprompt.safe_names import check_name
 
 DATASET = "refdavis"
 
@@ -143,8 +144,10 @@ def convert_davis(davis_root: str | Path, out: str | Path, *, text_dir: str | Pa
 
 
 def _split_list(path: Path) -> list[str]:
+    """The video names of a DAVIS split list, each a plain name (it becomes a folder of the source and of ``out``)."""
     require(path, "DAVIS split list", dataset=DATASET)
-    return [line.strip() for line in read_lines(path, dataset=DATASET) if line.strip()]
+    return [check_name(line.strip(), "video name", path=path, dataset=DATASET)
+            for line in read_lines(path, dataset=DATASET) if line.strip()]
 
 
 def _text_dir(davis_root: Path, text_dir: str | Path | None) -> Path:

@@ -18,12 +18,12 @@ Decisions:
 * A video is every frame of its folder, with one object (id 1, the actor) and one expression whose ``exp_id`` is
   its 0-based data-row number in ``jhmdb_annotation.txt`` (as for A2D).
 * Its annotated frames are its sample frames; frame number ``n`` has the mask ``part_mask[:, :, n - 1]``.
-* Each video of ``jhmdb_annotation.txt`` must have its frames, its mask file and samples in the metadata, and a
-  non-blank query. The check happens when loading (:mod:`groprompt.data.validation`): every frame PNG's header and
-  end (readable, complete, every frame the size of the first) and the mask file's header (``part_mask`` present,
-  H x W of the frames, a mask for every sample frame; a version-5 file's length checked against its declared
-  elements, which catches truncation). Mask data is read when a frame is; the last file read stays cached (about
-  3 MB).
+* Each video of ``jhmdb_annotation.txt`` must have a plain name (:mod:`groprompt.safe_names`), its frames, its
+  mask file and samples in the metadata, and a query with a letter or digit. The check happens when loading
+  (:mod:`groprompt.data.validation`): every frame PNG's header and end (readable, complete, every frame the size
+  of the first) and the mask file's header (``part_mask`` present, H x W of the frames, a mask for every sample
+  frame; a version-5 file's length checked against its declared elements, which catches truncation). Mask data is
+  read when a frame is; the last file read stays cached (about 3 MB).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_csv, read_json, require
 from groprompt.data.validation import check_expression_text, check_frames
 from groprompt.errors import GroPromptError
+from groprompt.safe_names import check_name
 
 SPLITS = ("test",)
 ACTOR = 1
@@ -85,6 +86,7 @@ def _read_queries(path: Path, dataset: str) -> dict[str, tuple[str, str]]:
     for number, row in enumerate(rows[1:]):
         expect(len(row) >= 2, f"data row {number} has no query: {','.join(row)!r}", path=path, dataset=dataset)
         video, query = row[0].strip(), ",".join(row[1:])  # an unquoted comma stays in the query
+        check_name(video, "video name", path=path, dataset=dataset)
         check_expression_text(query, dataset=dataset, video=video, expression=str(number), path=path)
         queries[video] = (str(number), query.strip())
     return queries

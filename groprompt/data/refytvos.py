@@ -23,7 +23,9 @@ Decisions (the layout leaves them open):
 * A video with no expressions is kept (its frames and masks are still data) and a warning names it; it adds
   nothing to ``Dataset.expressions()``.
 * Validation happens when loading (:mod:`groprompt.data.validation`), so before any model loads: JSON structure,
-  every expression's sentence (not empty or blank), the header and end of every listed frame JPEG (readable,
+  every name that becomes part of a path (video names, frame names, expression ids must be plain names,
+  :mod:`groprompt.safe_names`; all of a file's names are checked before any frame is read), every expression's
+  sentence (not empty or blank, with a letter or digit), the header and end of every listed frame JPEG (readable,
   complete, every frame of a video the size of its first), every PNG that ``meta.json`` promises, and every
   annotation PNG's header, size and label ids (0, 255 void, or an object ``meta.json`` declares for the video).
   Reading the ids decodes the annotation PNGs once; a progress bar shows when loading takes more than two seconds.
@@ -51,6 +53,7 @@ from groprompt.data.validation import (
 )
 from groprompt.errors import GroPromptError
 from groprompt.masks import read_label_png
+from groprompt.safe_names import check_name
 
 
 class LabelMapSource:
@@ -146,10 +149,21 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
 
 
 def _videos_of(path: Path, dataset: str) -> dict:
-    """The ``videos`` mapping of a ``meta_expressions.json`` or ``meta.json`` file, checked to be a mapping."""
+    """The ``videos`` mapping of a ``meta_expressions.json`` or ``meta.json`` file, checked to be a mapping whose
+    names (videos, and their frames and expression ids where the file lists them) are plain names
+    (:func:`~groprompt.safe_names.check_name`): all of the file's names, before any of its videos is read."""
     data = read_json(path, dataset=dataset)
     expect(isinstance(data, dict) and isinstance(data.get("videos"), dict),
            'expected a JSON object with a "videos" object', path=path, dataset=dataset)
+    for video, entry in data["videos"].items():
+        check_name(video, "video name", path=path, dataset=dataset)
+        if not isinstance(entry, dict):
+            continue  # the entry's structure is checked where it is read
+        frames, expressions = entry.get("frames"), entry.get("expressions")
+        for frame in frames if isinstance(frames, list) else ():
+            check_name(str(frame), "frame name", path=path, dataset=dataset, video=video)
+        for exp_id in expressions if isinstance(expressions, dict) else ():
+            check_name(str(exp_id), "expression id", path=path, dataset=dataset, video=video)
     return data["videos"]
 
 

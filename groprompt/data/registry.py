@@ -38,6 +38,7 @@ from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
 from groprompt.errors import GroPromptError
 from groprompt.plugins import describe_import_error, load_module_file, plugin_files
+from groprompt.safe_names import check_video_names
 
 Reader = Callable[..., Dataset]
 
@@ -230,7 +231,10 @@ def dataset_kind(key: str) -> DatasetKind:
 def open_dataset(kind: str, root: str | Path, split: str, **options: object) -> Dataset:
     """Read ``split`` of the dataset of ``kind`` at ``root``; unknown kinds and options are errors listing the valid.
 
-    The dataset is named ``kind`` unless ``dataset_name`` is among the options.
+    The dataset is named ``kind`` unless ``dataset_name`` is among the options. The names the reader gives (videos,
+    frames, expression ids) become parts of output paths, so each must be a plain name
+    (:mod:`groprompt.safe_names`): the built-in readers check them in the files they read, and here every
+    reader's result is checked again, a user's reader included, before any step works with it.
     """
     reader = dataset_kind(kind).reader
     accepted = [name for name, parameter in inspect.signature(reader).parameters.items()
@@ -240,4 +244,7 @@ def open_dataset(kind: str, root: str | Path, split: str, **options: object) -> 
         raise GroPromptError(f"dataset kind {kind!r} has no option(s) {unknown} (options: {', '.join(accepted)})",
                              dataset=kind, fix="remove or correct the option")
     options.setdefault("dataset_name", kind)
-    return reader(root, split, **options)
+    dataset = reader(root, split, **options)
+    for video in dataset.videos:
+        check_video_names(video, path=dataset.root)
+    return dataset

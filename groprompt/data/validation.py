@@ -12,7 +12,8 @@ file, and saying what to do. What is read, and what it costs:
   0/1), the size of the video's frames, and the set of label ids, which needs the pixels: PIL decodes the PNG and
   counts its values in C (:meth:`PIL.Image.Image.histogram`). Every id must be 0 (background), :data:`VOID_LABEL`
   (void, DAVIS convention) or an object that ``meta.json`` declares for the video.
-* **Expressions**: the sentence must have a non-blank character.
+* **Expressions**: the sentence must have a letter or a digit (so it is neither empty, nor blank, nor punctuation
+  only).
 """
 
 from __future__ import annotations
@@ -151,8 +152,14 @@ def check_label_ids(values: Iterable[int], object_ids: Collection[int], *, datas
 
 
 def check_expression_text(text: str, *, dataset: str, video: str, expression: str, path: Path) -> None:
-    """A referring expression must say something: an empty or blank sentence is an error naming it."""
+    """A referring expression must say something: a sentence that is empty, blank, or without any letter or digit
+    (``"  . "``: the prompter's normalisation, which lower-cases, collapses whitespace and strips trailing periods,
+    would leave nothing of it, or only punctuation) is an error naming it."""
     if not text.strip():
-        raise GroPromptError(f"expression is {'empty' if not text else 'blank'} ({text!r})", dataset=dataset,
-                             video=video, expression=expression, path=path,
-                             fix="write the sentence into this file, or remove the expression")
+        problem = "empty" if not text else "blank"
+    elif not any(character.isalnum() for character in text):
+        problem = "without a letter or digit"
+    else:
+        return
+    raise GroPromptError(f"expression is {problem} ({text!r})", dataset=dataset, video=video, expression=expression,
+                         path=path, fix="write the sentence into this file, or remove the expression")

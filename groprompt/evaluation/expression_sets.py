@@ -21,6 +21,7 @@ from groprompt.data.refdavis import EXPRESSION_SETS
 from groprompt.errors import GroPromptError
 from groprompt.inference.outputs import OutputLayout, read_boxes, read_masks
 from groprompt.masks import write_label_png
+from groprompt.safe_names import check_video_names, check_within
 
 
 def set_label_maps(video: Video, masks: dict[str, np.ndarray], scores: dict[str, np.ndarray],
@@ -62,6 +63,11 @@ def write_expression_sets(dataset: Dataset, predictions: str | Path, out: str | 
     if any(e.expression_set is None for _, e in dataset.expressions()):
         raise GroPromptError("the dataset's expressions carry no Ref-DAVIS17 expression set", dataset=dataset.name,
                              fix="read the dataset as refdavis (--dataset-kind refdavis)")
+    for video in dataset.videos:  # every path, before anything is written
+        check_video_names(video, path=out)
+        for expression_set in range(len(EXPRESSION_SETS)):
+            check_within(out, out / f"anno_{expression_set}" / video.name, "expression-set folder",
+                         dataset=dataset.name, video=video.name)
     written = 0
     for video in tqdm(dataset.videos, desc="expression sets", unit="video"):
         masks = read_masks(layout.masks(video.name))

@@ -19,6 +19,7 @@ from groprompt.data.model import VOID_LABEL, Dataset, Video
 from groprompt.data.refytvos import LabelMapSource
 from groprompt.errors import GroPromptError
 from groprompt.masks import write_label_png
+from groprompt.safe_names import check_video_names, check_within
 
 TRUTH_FOLDER = "ground_truth"
 """Sub-folder of the score folder holding the label maps written from a reader's ground truth."""
@@ -31,6 +32,10 @@ def label_map_folder(dataset: Dataset, stored: Path, out: Path) -> Path:
         return stored
     target = out / TRUTH_FOLDER
     partial = out / f".{TRUTH_FOLDER}.partial"  # renamed into place whole: never a half-written folder
+    for video in dataset.videos:  # every path, before anything is deleted or written
+        check_video_names(video, path=out)
+        check_within(out, partial / video.name, "score folder (--out)", dataset=video.dataset, video=video.name)
+    check_within(out, target, "score folder (--out)")
     shutil.rmtree(partial, ignore_errors=True)
     for video in tqdm(dataset.videos, desc="ground truth", unit="video", leave=False):
         _write_label_maps(video, partial / video.name)

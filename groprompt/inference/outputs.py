@@ -16,6 +16,10 @@ missing (which ``groprompt evaluate --allow-missing`` would score as empty masks
 is deleted when the video is started again. A run killed mid-video leaves no marker and the video is redone; a
 marker names the run's identity (method, options, dataset, split, segmentor), and a video counts as done only if
 its marker matches the current run and its files are all present.
+
+Every name a path is made of (video, expression id, frame) must be a plain name (:mod:`groprompt.safe_names`), and
+a video's files, links resolved, must lie inside ``--out``: both are checked before anything of the video is
+deleted or written, whatever reader gave the names.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from groprompt.data.model import Video
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_open, atomic_path, atomic_write_text
 from groprompt.masks import decode_rle, encode_rle, write_label_png
+from groprompt.safe_names import READER_FIX, RULE, check_name, check_video_names, check_within
 
 MASKS_FORMAT = "groprompt-masks/1"
 MARKER_FORMAT = "groprompt-done/1"
@@ -46,34 +51,47 @@ MASK_VALUE = 255
 """Pixel value of the object in the written PNGs (the Ref-YouTube-VOS submission convention)."""
 STAGING = ".partial"
 """Folder of ``--out`` holding the videos being written (hidden: no reader takes it for a video)."""
+_FOREIGN = (f"groprompt infer writes each name as {RULE}; this file was not written by it: delete it and its done/ "
+            "marker, and rerun groprompt infer")
+"""The fix of a name in a boxes or masks file that is not a plain name."""
 
 
 @dataclass(frozen=True)
 class OutputLayout:
-    """The paths of one inference output folder."""
+    """The paths of one inference output folder. Every name a path is made of (video, expression id, frame) must be
+    a plain name (:func:`~groprompt.safe_names.check_name`), so no path of the layout leaves its root by its
+    name; :class:`VideoWriter` also checks, links resolved, that a video's paths stay inside the root."""
 
     root: Path
 
     def boxes(self, video: str) -> Path:
-        return self.root / "boxes" / f"{video}.csv"
+        return self.root / "boxes" / f"{self._name(video, 'video name')}.csv"
 
     def masks(self, video: str) -> Path:
-        return self.root / "masks" / f"{video}.json"
+        return self.root / "masks" / f"{self._name(video, 'video name')}.json"
 
     @property
     def annotations(self) -> Path:
         """The PNG tree: pass it as ``groprompt evaluate --pred``."""
         return self.root / "Annotations"
 
+    def video_annotations(self, video: str) -> Path:
+        """``Annotations/<video>``: the PNG folder of one video."""
+        return self.annotations / self._name(video, "video name")
+
     def png(self, video: str, exp_id: str, frame: str) -> Path:
-        return self.annotations / video / exp_id / f"{frame}.png"
+        return (self.video_annotations(video) / self._name(exp_id, "expression id", video)
+                / f"{self._name(frame, 'frame name', video)}.png")
 
     def marker(self, video: str) -> Path:
-        return self.root / "done" / f"{video}.json"
+        return self.root / "done" / f"{self._name(video, 'video name')}.json"
 
     def staging(self, video: str) -> "OutputLayout":
         """The layout of the staging folder a video is written into before it is renamed into place."""
-        return OutputLayout(self.root / STAGING / video)
+        return OutputLayout(self.root / STAGING / self._name(video, "video name"))
+
+    def _name(self, name: str, what: str, video: str | None = None) -> str:
+        return check_name(name, what, path=self.root, video=video, fix=READER_FIX)
 
     @property
     def run_stats(self) -> Path:
@@ -113,7 +131,7 @@ def is_done(layout: OutputLayout, video: Video, identity: Mapping[str, Any]) -> 
         return False
     wanted = {f"{frame}.png" for frame in video.frame_names}
     for exp_id in expressions:
-        folder = layout.annotations / video.name / exp_id
+        folder = layout.video_annotations(video.name) / exp_id
         if not folder.is_dir() or not wanted <= set(os.listdir(folder)):
             return False
     return True
@@ -129,6 +147,7 @@ class VideoWriter:
     """
 
     def __init__(self, layout: OutputLayout, video: Video) -> None:
+        check_video_names(video, path=layout.root)  # every name and path, before anything is deleted or written
         self.layout = layout
         self.staging = layout.staging(video.name)
         self.video = video
@@ -136,9 +155,12 @@ class VideoWriter:
         self.boxes = np.full((count, frames, 4), np.nan)
         self.scores = np.full((count, frames), np.nan)
         self.rles: list[list[dict | None]] = [[None] * frames for _ in range(count)]
+        for path in (layout.boxes(video.name), layout.masks(video.name), layout.marker(video.name),
+                     layout.video_annotations(video.name), self.staging.root):
+            check_within(layout.root, path, "output folder (--out)", video=video.name)
         with self._writing():
             layout.marker(video.name).unlink(missing_ok=True)
-            for path in (self.staging.root, layout.annotations / video.name):
+            for path in (self.staging.root, layout.video_annotations(video.name)):
                 shutil.rmtree(path, ignore_errors=True)
 
     def add_frame(self, index: int, boxes: np.ndarray, scores: np.ndarray, masks: np.ndarray) -> None:
@@ -193,7 +215,7 @@ class VideoWriter:
         name = self.video.name
         for source, target in ((self.staging.boxes(name), self.layout.boxes(name)),
                                (self.staging.masks(name), self.layout.masks(name)),
-                               (self.staging.annotations / name, self.layout.annotations / name)):
+                               (self.staging.video_annotations(name), self.layout.video_annotations(name))):
             if not source.exists():  # a video without expressions has no PNG folder
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +238,8 @@ class VideoWriter:
 
 
 def read_boxes(path: str | Path) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
-    """Read a boxes CSV: ``exp_id -> (frame names, (T, 4) float xyxy pixels, (T,) scores)``, nan where empty."""
+    """Read a boxes CSV: ``exp_id -> (frame names, (T, 4) float xyxy pixels, (T,) scores)``, nan where empty.
+    Every expression id and frame must be a plain name (:func:`~groprompt.safe_names.check_name`)."""
     path = Path(path)
     result: dict[str, tuple[list[str], list, list]] = {}
     try:
@@ -225,8 +248,10 @@ def read_boxes(path: str | Path) -> dict[str, tuple[list[str], np.ndarray, np.nd
             if tuple(reader.fieldnames or ()) != BOX_COLUMNS:
                 raise ValueError(f"columns {reader.fieldnames}, expected {list(BOX_COLUMNS)}")
             for row in reader:
-                frames, boxes, scores = result.setdefault(row["exp_id"], ([], [], []))
-                frames.append(row["frame"])
+                exp_id = check_name(row["exp_id"], "expression id", path=path, fix=_FOREIGN)
+                frames, boxes, scores = result.setdefault(exp_id, ([], [], []))
+                frames.append(check_name(row["frame"], "frame name", path=path, expression=exp_id,
+                                         fix=_FOREIGN))
                 boxes.append([_number(row[c]) for c in BOX_COLUMNS[2:6]])
                 scores.append(_number(row["score"]))
     except FileNotFoundError:
@@ -239,12 +264,15 @@ def read_boxes(path: str | Path) -> dict[str, tuple[list[str], np.ndarray, np.nd
 
 
 def read_masks(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a masks JSON: ``exp_id -> (T, H, W) bool`` masks in the order of its ``frames`` list."""
+    """Read a masks JSON: ``exp_id -> (T, H, W) bool`` masks in the order of its ``frames`` list; every expression
+    id must be a plain name (:func:`~groprompt.safe_names.check_name`)."""
     path = Path(path)
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
         if content.get("format") != MASKS_FORMAT:
             raise ValueError(f"format {content.get('format')!r}, expected {MASKS_FORMAT!r}")
+        for exp_id in content["expressions"]:
+            check_name(exp_id, "expression id", path=path, fix=_FOREIGN)
         return {exp: np.stack([decode_rle(rle) for rle in rles]) for exp, rles in content["expressions"].items()}
     except FileNotFoundError:
         raise GroPromptError("masks file is missing", path=path, fix="run groprompt infer first") from None
