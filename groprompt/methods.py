@@ -109,6 +109,13 @@ class Method(ABC):
     ) -> list[FrameOutput]:
         """One :class:`FrameOutput` per expression, in order, for frame ``index`` (``(H, W, 3) uint8`` RGB)."""
 
+    def expression_records(self) -> Mapping[str, Mapping[str, Any]]:
+        """What the method knows about each expression of the video it just ran that per-frame boxes and scores
+        cannot hold (say, which of several candidates it chose and by which rule), by ``exp_id``, as JSON values
+        (no nan: write None). Called once per video after its last frame; the runner writes it into the video's
+        ``masks/<video>.json`` under ``"records"``. None by default."""
+        return {}
+
 
 @dataclass(frozen=True)
 class MethodEntry:

@@ -3,7 +3,8 @@
 Layout of the output folder (``--out``)::
 
     boxes/<video>.csv                        exp_id, frame, x0, y0, x1, y1, score   (xyxy pixels; empty = no box)
-    masks/<video>.json                       pycocotools RLE of every expression's mask on every frame
+    masks/<video>.json                       pycocotools RLE of every expression's mask on every frame, and the
+                                             method's per-expression records (``Method.expression_records``)
     Annotations/<video>/<exp_id>/<frame>.png 0 / 255 masks: the per-expression layout of ``groprompt evaluate``
                                              and of the Ref-YouTube-VOS server
     done/<video>.json                        the completion marker, written last
@@ -175,8 +176,9 @@ class VideoWriter:
                 write_label_png(self.staging.png(self.video.name, expression.exp_id, frame),
                                 masks[k].astype(np.uint8) * MASK_VALUE)
 
-    def finish(self, identity: Mapping[str, Any]) -> None:
-        """Write the boxes CSV and the masks JSON, rename the video's files into place, then write the marker."""
+    def finish(self, identity: Mapping[str, Any], records: Mapping[str, Any] | None = None) -> None:
+        """Write the boxes CSV and the masks JSON (with ``records``, the method's per-expression records, by exp
+        id), rename the video's files into place, then write the marker."""
         video = self.video
         missing = [video.frame_names[t] for t in range(video.num_frames)
                    if any(self.rles[k][t] is None for k in range(len(video.expressions)))]
@@ -184,13 +186,13 @@ class VideoWriter:
             raise GroPromptError(f"{len(missing)} frames have no result (first {missing[0]})", video=video.name,
                                  fix="this is a bug in the inference loop; please report it")
         with self._writing():
-            self._write_files()
+            self._write_files(records or {})
             self._move_into_place()
             marker = {"format": MARKER_FORMAT, "identity": dict(identity), "frames": list(video.frame_names),
                       "expressions": [e.exp_id for e in video.expressions]}
             atomic_write_text(self.layout.marker(video.name), json.dumps(marker, indent=1))
 
-    def _write_files(self) -> None:
+    def _write_files(self, records: Mapping[str, Any]) -> None:
         video = self.video
         with atomic_open(self.staging.boxes(video.name), "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -207,6 +209,7 @@ class VideoWriter:
             "size": list(video.size),
             "frames": list(video.frame_names),
             "expressions": {e.exp_id: self.rles[k] for k, e in enumerate(video.expressions)},
+            "records": dict(records),
         }
         atomic_write_text(self.staging.masks(video.name), json.dumps(masks))
 

@@ -155,7 +155,7 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
                 continue
             writer = VideoWriter(layout, video)
             _run_video(method, video, segmentor, writer, clock, threads)
-            writer.finish(identity)
+            writer.finish(identity, _records(method, video))
             counts["videos_run"] += 1
             counts["frames"] += video.num_frames
             counts["expressions"] += len(video.expressions)
@@ -328,6 +328,28 @@ def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index
                                      **here)
             masks[k] = mask
     return boxes, scores, masks
+
+
+def _records(method: Method, video: Video) -> dict[str, Any]:
+    """The method's :meth:`~groprompt.methods.Method.expression_records` of ``video``, checked: keyed by the video's
+    exp ids, JSON values without nan; none for a video without expressions (the method never saw it)."""
+    if not video.expressions:
+        return {}
+    records = method.expression_records()
+    where = {"video": video.name, "fix": "return {exp_id: {name: JSON value}} from expression_records (None for nan)"}
+    if not isinstance(records, Mapping):
+        raise GroPromptError(f"method {method.name!r} returned expression records of type "
+                             f"{type(records).__name__}, not a mapping", **where)
+    unknown = sorted(set(records) - {e.exp_id for e in video.expressions})
+    if unknown:
+        raise GroPromptError(f"method {method.name!r} returned records of expressions the video does not have: "
+                             f"{', '.join(map(repr, unknown))}", **where)
+    try:
+        json.dumps(records, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise GroPromptError(f"method {method.name!r} returned expression records that are not JSON ({error})",
+                             **where) from None
+    return {exp_id: dict(record) for exp_id, record in records.items()}
 
 
 def _segment(segmentor: Segmentor, window: Sequence[_Frame]) -> list[np.ndarray]:
