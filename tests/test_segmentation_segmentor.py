@@ -121,7 +121,7 @@ def test_cache_encodes_each_frame_once_across_calls_and_segmentors(sam, frames, 
 
     second = Segmentor(sam, cache=EmbeddingCache(tmp_path))
     assert second.fingerprint == first.fingerprint
-    again = second.segment_frames(_Unreadable(len(frames)), boxes, keys)
+    again = second.segment_frames(UnreadableFrames(len(frames)), boxes, keys)
     assert second.cache.stats.encoder_passes == 0 and second.cache.stats.disk_hits == 5
     assert all(np.array_equal(a, b) for a, b in zip(masks, again))
 
@@ -222,8 +222,9 @@ def test_bad_inputs_are_named_errors(sam, frames) -> None:
         Segmentor(sam, precision="fp16")
 
 
-class _Unreadable:
-    """A lazy frame sequence whose frames must not be read (every embedding is cached)."""
+class UnreadableFrames:
+    """A lazy frame sequence whose frames must not be read (every embedding is cached); test_segmentation_hq.py uses
+    it too."""
 
     def __init__(self, length: int) -> None:
         self._length = length

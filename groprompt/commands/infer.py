@@ -38,11 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", required=True, help="split to run on (e.g. valid)")
     parser.add_argument("--segmentor", type=Path, default=None,
-                        help="SAM checkpoint: an official sam_vit_{b,l,h}_*.pth or a groprompt SAM file "
-                             "(required unless the method outputs masks itself)")
+                        help="SAM or SAM-HQ checkpoint: an official sam_vit_{b,l,h}_*.pth or sam_hq_vit_{b,l,h}.pth, "
+                             "or a groprompt SAM file (required unless the method outputs masks itself)")
     parser.add_argument("--segmentor-variant", default=None,
-                        help="expected SAM size (vit_b, vit_l, vit_h, tiny); a checkpoint of another size is an "
-                             "error (default: the size stored in or detected from the file)")
+                        help="expected SAM size (vit_b, vit_l, vit_h, tiny) or SAM-HQ size (sam-hq-vit-b, "
+                             "sam-hq-vit-l, sam-hq-vit-h, sam-hq-tiny); a checkpoint of another size or kind is an "
+                             "error (default: the size and kind stored in or detected from the file)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="numeric precision of SAM and of the method's prompter, if it has a `precision` option: "
                              "fp32, tf32 (TensorFloat-32 matrix products on CUDA; as fp32 on a CPU) or bf16 "

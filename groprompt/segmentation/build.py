@@ -1,9 +1,11 @@
-"""Build a SAM of any size from segment-anything's modules, and save / load its checkpoints.
+"""Build a SAM or SAM-HQ of any size from the official packages' modules, and save / load its checkpoints.
 
 Two checkpoint formats are read:
 
-* the official release files ``sam_vit_{b,l,h}_*.pth``: a plain state dict. The size is detected from the width of
-  ``image_encoder.patch_embed`` and the number of encoder blocks; only the three official sizes are recognised.
+* the official release files ``sam_vit_{b,l,h}_*.pth`` and ``sam_hq_vit_{b,l,h}.pth``: a plain state dict. SAM-HQ
+  is told from SAM by its mask decoder's extra keys (:data:`~groprompt.segmentation.hq.HQ_KEY_FAMILIES`); the size
+  is detected from the width of ``image_encoder.patch_embed`` and the number of encoder blocks; only the official
+  sizes are recognised. A SAM-HQ file configured as a SAM size, or the reverse, is an error that says which it is.
 * files written by :func:`save_sam`: ``{"format": "groprompt-sam/1", "config": SamConfig.to_dict(), "model":
   state_dict}``. Sizes other than the official ones (the tiny stand-in, anything a user configures) are only
   meaningful with their config, so the config travels in the file and loading needs no size setting.
@@ -21,12 +23,20 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
+import segment_anything.modeling
 import torch
-from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+from segment_anything.modeling import Sam
 
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_torch_save
-from groprompt.segmentation.config import OFFICIAL_VARIANTS, SAM_VARIANTS, SamConfig, resolve_config
+from groprompt.segmentation.config import (
+    OFFICIAL_HQ_VARIANTS,
+    OFFICIAL_VARIANTS,
+    SAM_VARIANTS,
+    SamConfig,
+    resolve_config,
+)
+from groprompt.segmentation.hq import HQ_KEY_FAMILIES, hq_keys, hq_modeling
 
 CHECKPOINT_FORMAT = "groprompt-sam/1"
 """Value of the ``format`` key of checkpoints written by :func:`save_sam`."""
@@ -38,11 +48,15 @@ _BLOCK_KEY = re.compile(r"^image_encoder\.blocks\.(\d+)\.")
 def build_sam_from_config(config: SamConfig) -> Sam:
     """A randomly initialised SAM of shape ``config``, in eval mode, on the current default device.
 
-    The official sizes give the same modules, parameter names and shapes as segment-anything's ``build_sam.py``.
+    The official sizes give the same modules, parameter names and shapes as segment-anything's ``build_sam.py``,
+    or with ``config.hq`` as segment-anything-hq's (whose ``Sam`` class and modules it then is made of).
     """
     side = config.embedding_size
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
+    modeling = hq_modeling() if config.hq else segment_anything.modeling
+    # MaskDecoderHQ also takes the encoder width: it upscales the early ViT feature (see groprompt.segmentation.hq).
+    decoder = partial(modeling.MaskDecoderHQ, vit_dim=config.encoder_width) if config.hq else modeling.MaskDecoder
+    sam = modeling.Sam(
+        image_encoder=modeling.ImageEncoderViT(
             img_size=config.image_size,
             patch_size=config.patch_size,
             embed_dim=config.encoder_width,
@@ -56,15 +70,15 @@ def build_sam_from_config(config: SamConfig) -> Sam:
             window_size=config.encoder_window_size,
             global_attn_indexes=config.encoder_global_attn_indexes,
         ),
-        prompt_encoder=PromptEncoder(
+        prompt_encoder=modeling.PromptEncoder(
             embed_dim=config.prompt_width,
             image_embedding_size=(side, side),
             input_image_size=(config.image_size, config.image_size),
             mask_in_chans=config.mask_in_chans,
         ),
-        mask_decoder=MaskDecoder(
+        mask_decoder=decoder(
             num_multimask_outputs=config.num_multimask_outputs,
-            transformer=TwoWayTransformer(
+            transformer=modeling.TwoWayTransformer(
                 depth=config.decoder_depth,
                 embedding_dim=config.prompt_width,
                 mlp_dim=config.decoder_mlp_dim,
@@ -79,7 +93,8 @@ def build_sam_from_config(config: SamConfig) -> Sam:
 
 
 def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None) -> Sam:
-    """A SAM of a named size (``vit_b``, ``vit_l``, ``vit_h``, ``tiny``) or of a :class:`SamConfig`, in eval mode.
+    """A SAM of a named size (``vit_b``, ``vit_l``, ``vit_h``, ``tiny``, ``sam-hq-vit-h``...; see
+    :data:`~groprompt.segmentation.config.SAM_VARIANTS`) or of a :class:`SamConfig`, in eval mode.
 
     Without ``checkpoint`` the weights are random (absent under ``torch.device("meta")``). With one, the file must
     hold weights of exactly this size; see :func:`load_sam` for the formats and errors.
@@ -102,13 +117,16 @@ def load_sam(checkpoint: str | Path, expect: SamConfig | None = None) -> tuple[S
     """Load a SAM checkpoint onto the CPU in eval mode; returns the model and its config.
 
     Args:
-        checkpoint: an official ``sam_vit_{b,l,h}_*.pth`` (plain state dict) or a file written by :func:`save_sam`.
+        checkpoint: an official ``sam_vit_{b,l,h}_*.pth`` or ``sam_hq_vit_{b,l,h}.pth`` (plain state dict) or a file
+            written by :func:`save_sam`.
         expect: the size the caller configured. A plain state dict is then loaded as that size (so an official
             file can also be checked against a custom config); a groprompt file must carry exactly this config.
             None: the size comes from the file (stored config, or detection among the official sizes).
     """
     path = Path(checkpoint)
     state, config = _read_checkpoint(path)
+    if expect is not None:
+        _check_model_kind(state, expect, path)
     if config is None:
         config = expect if expect is not None else SAM_VARIANTS[detect_official_variant(state, path)]
     elif expect is not None and config != expect:
@@ -130,10 +148,12 @@ def load_sam(checkpoint: str | Path, expect: SamConfig | None = None) -> tuple[S
 
 
 def detect_official_variant(state_dict: Mapping[str, torch.Tensor], path: Path | None = None) -> str:
-    """The official size (``vit_b`` / ``vit_l`` / ``vit_h``) of a plain SAM state dict.
+    """The official size (``vit_b`` / ``vit_l`` / ``vit_h``, or ``sam-hq-vit-b`` / ``-l`` / ``-h``) of a plain
+    SAM or SAM-HQ state dict.
 
-    Decided by the image encoder's width (dim 0 of ``image_encoder.patch_embed.proj.weight``), patch size and
-    number of blocks; the caller still loads strictly, which checks every other shape.
+    SAM-HQ when the mask decoder has SAM-HQ's keys; the size by the image encoder's width (dim 0 of
+    ``image_encoder.patch_embed.proj.weight``), patch size and number of blocks. The caller still loads strictly,
+    which checks every other shape.
     """
     if _PATCH_KEY not in state_dict:
         raise GroPromptError(
@@ -144,16 +164,43 @@ def detect_official_variant(state_dict: Mapping[str, torch.Tensor], path: Path |
     width, _, patch, _ = state_dict[_PATCH_KEY].shape
     blocks = {int(m.group(1)) for key in state_dict if (m := _BLOCK_KEY.match(key))}
     depth = max(blocks) + 1 if blocks else 0
-    for name in OFFICIAL_VARIANTS:
+    candidates = OFFICIAL_HQ_VARIANTS if hq_keys(state_dict) else OFFICIAL_VARIANTS
+    for name in candidates:
         config = SAM_VARIANTS[name]
         if (config.encoder_width, config.encoder_depth, config.patch_size) == (width, depth, patch):
             return name
-    official = ", ".join(f"{n} {_describe(SAM_VARIANTS[n])}" for n in OFFICIAL_VARIANTS)
+    official = ", ".join(f"{n} {_describe(SAM_VARIANTS[n])}" for n in candidates)
     raise GroPromptError(
-        f"the SAM state dict matches no official size: found image encoder width {width}, {depth} blocks, "
-        f"patch {patch}; official sizes: {official}",
+        f"the {_kind(bool(hq_keys(state_dict)))} state dict matches no official size: found image encoder width "
+        f"{width}, {depth} blocks, patch {patch}; official sizes: {official}",
         path=path,
         fix="use an official checkpoint, or for another size a file written by save_sam (it stores its config)",
+    )
+
+
+def _check_model_kind(state: Mapping[str, torch.Tensor], expect: SamConfig, path: Path) -> None:
+    """Raise a named error when the file is SAM-HQ and the configured size is SAM, or the reverse."""
+    found = hq_keys(state)
+    if bool(found) == expect.hq:
+        return
+    try:
+        name = detect_official_variant(state, path)
+        suggestion = f"set the segmentor variant to {name} (groprompt infer --segmentor-variant {name})"
+    except GroPromptError:  # not an official size: only the kind can be named
+        suggestion = f"configure a {_kind(bool(found))} size of the file's shape"
+    if found:
+        raise GroPromptError(
+            f"the checkpoint is a SAM-HQ model (its mask decoder has SAM-HQ's keys, e.g. {found[0]}) but a plain "
+            "SAM size is configured",
+            path=path,
+            fix=f"{suggestion}, or leave the variant out to detect it from the file",
+        )
+    raise GroPromptError(
+        f"a SAM-HQ size is configured but the checkpoint is a plain SAM model (its mask decoder has none of "
+        f"SAM-HQ's keys {', '.join(HQ_KEY_FAMILIES)})",
+        path=path,
+        fix=f"{suggestion}, or point the segmentor to the SAM-HQ release file (sam_hq_vit_{{b,l,h}}.pth) of the "
+            "configured size",
     )
 
 
@@ -229,6 +276,10 @@ def _check_state_dict(expected: Mapping[str, torch.Size], found: Mapping[str, to
     )
 
 
+def _kind(hq: bool) -> str:
+    return "SAM-HQ" if hq else "SAM"
+
+
 def _describe(config: SamConfig) -> str:
-    return (f"(image encoder width {config.encoder_width}, {config.encoder_depth} blocks, patch "
+    return (f"({_kind(config.hq)}, image encoder width {config.encoder_width}, {config.encoder_depth} blocks, patch "
             f"{config.patch_size}, input {config.image_size}px, prompt width {config.prompt_width})")

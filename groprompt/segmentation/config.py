@@ -2,9 +2,11 @@
 
 The official sizes (``vit_b``, ``vit_l``, ``vit_h``) reproduce segment-anything's ``build_sam.py`` settings and
 load the official ``sam_vit_*.pth`` files; ``tiny`` is the stand-in segmentor of the embedded default
-(``docs/stack_notes.md``, "Training the stand-in models"). Every size is assembled from segment-anything's own modules
-(``Sam(image_encoder, prompt_encoder, mask_decoder)``, see :mod:`groprompt.segmentation.build`), so the segmentor
-is the official SAM code (docs/method_spec.md §6).
+(``docs/stack_notes.md``, "Training the stand-in models"). ``sam-hq-vit-{b,l,h}`` are the same sizes with SAM-HQ's
+mask decoder (``hq=True``, :mod:`groprompt.segmentation.hq`) and load the official ``sam_hq_vit_*.pth`` files;
+``sam-hq-tiny`` is the tiny size with it, for tests. Every size is assembled from the official packages' own modules
+(``Sam(image_encoder, prompt_encoder, mask_decoder)``, see :mod:`groprompt.segmentation.build`): segment-anything's,
+or segment-anything-hq's for SAM-HQ, so the segmentor is the official code (docs/method_spec.md §6).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class SamConfig:
         decoder_mlp_dim: MLP hidden width of the mask decoder's transformer.
         iou_head_depth, iou_head_hidden_dim: the mask-quality head.
         num_multimask_outputs: masks of the ambiguity-aware output (one more token is the single-mask output).
+        hq: SAM-HQ (Ke et al., NeurIPS 2023) instead of SAM: the same image and prompt encoders, and a mask
+            decoder (``MaskDecoderHQ``) with an extra HQ output token that also reads the output of the encoder's
+            first global-attention block. The official HQ files hold SAM's weights plus the decoder's ``hf_token``,
+            ``hf_mlp``, ``compress_vit_feat``, ``embedding_encoder`` and ``embedding_maskfeature``.
     """
 
     image_size: int = 1024
@@ -56,6 +62,7 @@ class SamConfig:
     iou_head_depth: int = 3
     iou_head_hidden_dim: int = 256
     num_multimask_outputs: int = 3
+    hq: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_global_attn_indexes", tuple(self.encoder_global_attn_indexes))
@@ -74,6 +81,9 @@ class SamConfig:
         elif (self.prompt_width // 2) % self.decoder_heads:
             problems.append(f"prompt_width / 2 = {self.prompt_width // 2} is not divisible by decoder_heads "
                             f"{self.decoder_heads}")
+        if self.hq and not self.encoder_global_attn_indexes:
+            problems.append("SAM-HQ's decoder reads the first global-attention block's output, but "
+                            "encoder_global_attn_indexes is empty")
         if self.mask_in_chans % 4:
             problems.append(f"mask_in_chans {self.mask_in_chans} is not a multiple of 4")
         if problems:
@@ -117,10 +127,16 @@ SAM_VARIANTS: dict[str, SamConfig] = {
                       encoder_window_size=4, encoder_global_attn_indexes=(1,), prompt_width=64, decoder_heads=4,
                       decoder_mlp_dim=256, iou_head_hidden_dim=64),
 }
-"""The named sizes: the three official SAM sizes and the tiny stand-in."""
+SAM_VARIANTS |= {f"sam-hq-{name.replace('_', '-')}": dataclasses.replace(SAM_VARIANTS[name], hq=True)
+                 for name in ("vit_b", "vit_l", "vit_h", "tiny")}
+"""The named sizes: the three official SAM sizes, the tiny stand-in, and each of them with SAM-HQ's decoder
+(``sam-hq-vit-b``, ``sam-hq-vit-l``, ``sam-hq-vit-h``, ``sam-hq-tiny``)."""
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 """Sizes whose checkpoints are plain state dicts from the SAM release (``sam_vit_{b,l,h}_*.pth``)."""
+
+OFFICIAL_HQ_VARIANTS = ("sam-hq-vit-b", "sam-hq-vit-l", "sam-hq-vit-h")
+"""Sizes whose checkpoints are plain state dicts from the SAM-HQ release (``sam_hq_vit_{b,l,h}.pth``)."""
 
 
 def resolve_config(variant: str | SamConfig) -> SamConfig:

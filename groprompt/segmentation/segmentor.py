@@ -13,6 +13,9 @@ mask, docs/method_spec.md §7). Unlike ``SamPredictor``, the mask decoder runs o
 ``MaskDecoder.predict_masks`` repeats the image embedding once per prompt, so K boxes on one embedding cost K
 decoder passes in one call, while B images with B boxes in one call would cost B². Frames are resized on the
 segmentor's device (:meth:`Segmentor.preprocess`) and encoded ``batch_size`` at a time.
+
+A SAM-HQ model (:mod:`groprompt.segmentation.hq`) runs through the same two layers: encoding a frame also gives its
+HQ features, which the cache keeps beside the embedding, and decoding takes them.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ from groprompt.errors import GroPromptError
 from groprompt.precision import autocast, check_precision, float32_matmuls, forward_precision
 from groprompt.segmentation.build import load_sam
 from groprompt.segmentation.cache import EmbeddingCache, FrameEmbedding, encoder_fingerprint, weights_digest
+from groprompt.segmentation.hq import decode_single_masks, frame_features, is_sam_hq
 
 
 class Segmentor:
-    """A frozen SAM (``requires_grad`` False, eval mode) on one device, with an embedding cache.
+    """A frozen SAM or SAM-HQ (``requires_grad`` False, eval mode) on one device, with an embedding cache.
 
     Args:
-        sam: the model; it is moved to ``device`` and frozen in place.
+        sam: the model (segment-anything's or segment-anything-hq's ``Sam``); it is moved to ``device`` and frozen
+            in place.
         device: where SAM runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
         precision: ``"fp32"``, ``"tf32"`` or ``"bf16"`` (:mod:`groprompt.precision`: bf16 autocasts the image
             encoder and mask decoder; the prompt encoder's sinusoidal box encoding always runs in float32). Part of
@@ -63,8 +68,10 @@ class Segmentor:
         self.sam = sam.to(self.device).eval().requires_grad_(False)
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.cache = cache if cache is not None else EmbeddingCache()
+        self.hq = is_sam_hq(sam)
         resize = "pil" if self.device.type == "cpu" else "float"  # see preprocess
-        self.fingerprint = encoder_fingerprint(weights or weights_digest(self.sam), self.image_size, precision, resize)
+        self.fingerprint = encoder_fingerprint(weights or weights_digest(self.sam), self.image_size, precision, resize,
+                                               hq=self.hq)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, **options) -> Segmentor:
@@ -86,6 +93,14 @@ class Segmentor:
         side = self.sam.prompt_encoder.image_embedding_size
         return (self.sam.prompt_encoder.embed_dim, side[0], side[1])
 
+    @property
+    def hq_features_shape(self) -> tuple[int, int, int] | None:
+        """``(C // 8, 4h, 4w)`` of one frame's SAM-HQ features (32, 256, 256 for the official sizes); None for SAM."""
+        if not self.hq:
+            return None
+        channels, height, width = self.embedding_shape
+        return (channels // 8, 4 * height, 4 * width)
+
     # ------------------------------------------------------------------ numpy layer, original-image pixels
 
     def segment_frames(self, frames: Sequence[np.ndarray], boxes_per_frame: Sequence[np.ndarray],
@@ -105,13 +120,15 @@ class Segmentor:
             raise GroPromptError(f"{len(keys)} frame keys but {len(boxes_per_frame)} box arrays",
                                  fix="pass one (K, 4) box array per frame")
         embeddings = self.embeddings(frames, keys)
-        return [self.segment(e.embedding, boxes, e.original_size) for e, boxes in zip(embeddings, boxes_per_frame)]
+        return [self.segment(e.embedding, boxes, e.original_size, hq_features=e.hq_features)
+                for e, boxes in zip(embeddings, boxes_per_frame)]
 
     def embeddings(self, frames: Sequence[np.ndarray], keys: Sequence[str]) -> list[FrameEmbedding]:
         """Each frame's embedding from the cache, encoding (in batches) only the frames it lacks.
 
-        A key repeated within one call is encoded once. Returned tensors are ``(C, h, w)`` on the CPU in the
-        cache's storage dtype (float16 by default), identical whether computed now or found in the cache.
+        A key repeated within one call is encoded once. Returned tensors are ``(C, h, w)`` (and SAM-HQ's
+        ``hq_features``) on the CPU in the cache's storage dtype (float16 by default), identical whether computed now
+        or found in the cache.
         """
         if len(frames) != len(keys):
             raise GroPromptError(f"{len(frames)} frames but {len(keys)} frame keys", fix="pass one key per frame")
@@ -127,19 +144,23 @@ class Segmentor:
                 found[key] = hit
         for chunk in _batches(list(missing.items()), self.batch_size):
             images = [_check_frame(frames[index], key) for key, index in chunk]
-            encoded = self.embed(images)
-            for (key, _), image, embedding in zip(chunk, images, encoded):
-                found[key] = self.cache.put(self.fingerprint, key, embedding, image.shape[:2])
+            encoded, hq_features = self.encode(images)
+            for position, ((key, _), image) in enumerate(zip(chunk, images)):
+                found[key] = self.cache.put(self.fingerprint, key, encoded[position], image.shape[:2],
+                                            None if hq_features is None else hq_features[position])
         return [found[key] for key in keys]
 
-    def segment(self, embedding: torch.Tensor, boxes: np.ndarray | torch.Tensor,
-                original_size: tuple[int, int]) -> np.ndarray:
+    def segment(self, embedding: torch.Tensor, boxes: np.ndarray | torch.Tensor, original_size: tuple[int, int],
+                hq_features: torch.Tensor | None = None) -> np.ndarray:
         """Decode boxes against one frame's embedding; ``multimask_output=False``, thresholded at SAM's threshold.
 
         Args:
             embedding: ``(C, h, w)`` image embedding of the frame (any float dtype, any device).
             boxes: ``(K, 4)`` xyxy boxes in the frame's original pixels; ``nan`` rows give empty masks.
             original_size: ``(H, W)`` of the frame.
+            hq_features: SAM-HQ only (None for SAM): the frame's ``(C // 8, 4h, 4w)`` HQ features
+                (:meth:`encode`, :attr:`FrameEmbedding.hq_features`); SAM-HQ's mask is SAM's single-mask output
+                plus its HQ token's (:mod:`groprompt.segmentation.hq`).
 
         Returns:
             ``(K, H, W)`` bool masks.
@@ -148,6 +169,12 @@ class Segmentor:
         if tuple(embedding.shape) != self.embedding_shape:
             raise GroPromptError(f"image embedding of shape {tuple(embedding.shape)}, expected {self.embedding_shape}",
                                  fix="embed the frame with this segmentor's SAM (its cache fingerprint differs)")
+        found = None if hq_features is None else tuple(hq_features.shape)
+        if found != self.hq_features_shape:
+            raise GroPromptError(f"SAM-HQ features of shape {found}, expected {self.hq_features_shape} for this "
+                                 f"{'SAM-HQ' if self.hq else 'SAM'} segmentor",
+                                 fix="pass the frame's hq_features from this segmentor's encode or embedding cache "
+                                     "(None for plain SAM)")
         boxes = np.asarray(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes, dtype=np.float64)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise GroPromptError(f"boxes of shape {boxes.shape}, expected (K, 4) xyxy pixels",
@@ -160,15 +187,20 @@ class Segmentor:
                                       dtype=torch.float32, device=self.device)
         input_size = self.transform.get_preprocess_shape(height, width, self.image_size)
         image_embedding = embedding.to(self.device, torch.float32)[None]
+        frame_hq = None if hq_features is None else hq_features.to(self.device, torch.float32)[None]
         with torch.no_grad(), float32_matmuls(self.precision):
             dense_pe = self.sam.prompt_encoder.get_dense_pe()
             for start in range(0, len(valid), self.decode_batch_size):
                 chunk = input_boxes[start:start + self.decode_batch_size]
                 sparse, dense = self.sam.prompt_encoder(points=None, boxes=chunk, masks=None)
                 with autocast(self.precision, self.device):
-                    low_res, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=dense_pe,
-                                                       sparse_prompt_embeddings=sparse,
-                                                       dense_prompt_embeddings=dense, multimask_output=False)
+                    if frame_hq is None:
+                        low_res, _ = self.sam.mask_decoder(image_embeddings=image_embedding, image_pe=dense_pe,
+                                                           sparse_prompt_embeddings=sparse,
+                                                           dense_prompt_embeddings=dense, multimask_output=False)
+                    else:
+                        low_res = decode_single_masks(self.sam.mask_decoder, image_embedding, frame_hq, dense_pe,
+                                                      sparse, dense)
                 logits = self.sam.postprocess_masks(low_res.float(), input_size, (height, width))
                 masks[valid[start:start + len(chunk)]] = (logits[:, 0] > self.sam.mask_threshold).cpu().numpy()
         return masks
@@ -184,14 +216,33 @@ class Segmentor:
         Returns:
             ``(N, C, h, w)`` float32 tensor on the segmentor's device.
         """
-        outputs = []
+        return self.encode(frames)[0]
+
+    def encode(self, frames: Sequence[np.ndarray] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What decoding needs of each frame, ``batch_size`` frames at a time, bypassing the cache.
+
+        Args:
+            frames: as for :meth:`embed`.
+
+        Returns:
+            the ``(N, C, h, w)`` float32 image embeddings on the segmentor's device, and for SAM-HQ the
+            ``(N, C // 8, 4h, 4w)`` float32 HQ features (None for SAM).
+        """
+        embeddings, hq_features = [], []
         with torch.no_grad(), forward_precision(self.precision, self.device):
             for batch in _batches([_check_frame(frame, index) for index, frame in enumerate(frames)],
                                   self.batch_size):
-                outputs.append(self.sam.image_encoder(self.preprocess(batch)).float())
-        if not outputs:
-            return torch.empty((0, *self.embedding_shape), device=self.device)
-        return torch.cat(outputs)
+                images = self.preprocess(batch)
+                if self.hq:
+                    embedding, features = frame_features(self.sam, images)
+                    hq_features.append(features.float())
+                else:
+                    embedding = self.sam.image_encoder(images)
+                embeddings.append(embedding.float())
+        if not embeddings:
+            no_hq = torch.empty((0, *self.hq_features_shape), device=self.device) if self.hq else None
+            return torch.empty((0, *self.embedding_shape), device=self.device), no_hq
+        return torch.cat(embeddings), torch.cat(hq_features) if self.hq else None
 
     def prompt_embedding(self, boxes: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
         """The two sparse corner tokens of SAM's frozen prompt encoder for each box, flattened
