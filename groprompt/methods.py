@@ -195,11 +195,15 @@ def check_options(cls: type[Method], options: Mapping[str, Any]) -> None:
         raise GroPromptError(f"method {cls.name!r} has no option(s) {', '.join(unknown)}; "
                              f"valid: {', '.join(valid) or 'none'}",
                              fix="correct the option names (--option key=value, or the config's method options)")
-    missing = [p.name for p in parameters
-               if p.kind not in _VARIADIC and p.default is inspect.Parameter.empty and p.name not in options]
+    missing = [name for name in required_options(cls) if name not in options]
     if missing:
         raise GroPromptError(f"method {cls.name!r} needs option(s) {', '.join(missing)}",
                              fix=" ".join(f"--option {name}=VALUE" for name in missing))
+
+
+def required_options(cls: type[Method]) -> list[str]:
+    """The options a run of ``cls`` must give: ``__init__``'s parameters without a default, in order."""
+    return [p.name for p in _init_parameters(cls) if p.kind not in _VARIADIC and p.default is inspect.Parameter.empty]
 
 
 def accepts_option(cls: type[Method], name: str) -> bool:

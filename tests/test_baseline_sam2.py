@@ -230,3 +230,19 @@ def test_a_file_or_a_missing_folder_or_a_bad_prompt_frame_is_refused(models, tmp
         registry.create("gt-box-sam2", {"tracker": tmp_path / "nowhere"})
     with pytest.raises(GroPromptError, match="unknown prompt_frame 'last'"):
         registry.create("grounded-sam-2", {"checkpoint": models[1], "tracker": models[0], "prompt_frame": "last"})
+
+
+def test_bf16_autocast_runs_both_apis_and_stays_near_fp32(models, dataset):
+    """bf16 (the one precision knob: autocast, float32 weights) through both APIs on the CPU: bool masks at the
+    frame's size, scores in [0, 1], and the masks mostly those of fp32 (the logits move by bf16 rounding)."""
+    video = dataset.video("late")
+    frames = [video.read_frame(t) for t in range(video.num_frames)]
+    prompts = {0: (1, np.array([20.0, 4, 40, 20]))}
+    exact = Sam2Tracker(models[0]).track(frames, prompts)
+    bf16 = Sam2Tracker(models[0], precision="bf16")
+    rounded = bf16.track(frames, prompts)
+    assert rounded.masks[0].shape == exact.masks[0].shape and rounded.masks[0].dtype == bool
+    assert ((0 <= rounded.scores[0]) & (rounded.scores[0] <= 1)).all()
+    assert (rounded.masks[0] == exact.masks[0]).mean() > 0.9
+    streamed = bf16.stream().step(frames[0], {0: prompts[0][1]})
+    assert streamed.masks[0].shape == video.size and 0 <= streamed.scores[0] <= 1

@@ -26,6 +26,9 @@ METHODS = discovered()
 BASELINES = [m for m in METHODS if m["name"] != "groprompt"]
 """Methods that run once per evaluation split (GroPrompt runs once per variant and seed instead)."""
 WITHOUT_ORACLES = [m for m in BASELINES if not m["uses_ground_truth"]]
+EXCLUDED_BY_DEFAULT = yaml.safe_load((CONFIGS / "default.yaml").read_text())["exclude_methods"]
+IN_DEFAULT = [m for m in BASELINES if m["name"] not in EXCLUDED_BY_DEFAULT]
+"""The baselines the default (and smoke) study runs: the paper configs run them all."""
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +41,10 @@ def default_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpro
 def test_the_default_study_plans_every_stage(default_plan) -> None:
     _, result = default_plan
     groprompt_runs = 2 * 3  # two GroPrompt variants, seeds 0, 1, 2
-    runs = len(BASELINES) + groprompt_runs
+    runs = len(IN_DEFAULT) + groprompt_runs
     assert job_counts(result) == {
         "synrvos": 1, "pretrain": 2, "params_config": 1, "params": 1, "training_config": 2,
-        "train": groprompt_runs, "infer_method": len(BASELINES), "infer_groprompt": groprompt_runs, "evaluate": runs,
+        "train": groprompt_runs, "infer_method": len(IN_DEFAULT), "infer_groprompt": groprompt_runs, "evaluate": runs,
         "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
     }
     out = result.stdout
@@ -50,7 +53,7 @@ def test_the_default_study_plans_every_stage(default_plan) -> None:
     assert "groprompt synrvos --out work/default/data/synrvos --preset default --seed 0" in out
     # CPU: no GPU resources, no GPU slot wrapper, no torchrun; one SAM embedding cache for the whole study.
     assert "gpu_slots.py" not in out and "torchrun" not in out and "gpu=1" not in out
-    assert out.count("--cache work/default/cache/sam") == len(BASELINES) + groprompt_runs
+    assert out.count("--cache work/default/cache/sam") == len(IN_DEFAULT) + groprompt_runs
     assert "--embedding-cache work/default/cache/sam" in out
     # Every training run is handed SAM: `groprompt train` decides from the variant's loss weights whether to use it.
     train_lines = [line for line in out.splitlines() if " train --dataset-kind" in line]
@@ -82,7 +85,7 @@ def test_resumable_steps_decide_for_themselves_with_every_path_quoted(tmp_path: 
     assert result.returncode == 0 and commands, result.stdout + result.stderr
     assert not any("rm -rf" in command or "find " in command for command in commands)
     steps = {word: [c for c in commands if f" {word} --" in c] for word in ("train", "infer", "figure")}
-    assert len(steps["train"]) == 2 and len(steps["infer"]) == len(BASELINES) + 2 and steps["figure"]
+    assert len(steps["train"]) == 2 and len(steps["infer"]) == len(IN_DEFAULT) + 2 and steps["figure"]
     assert all("--resume --restart-if-changed" in command for command in steps["train"])
     assert all("--restart-if-changed" in command for command in steps["infer"])
     reading = [c for c in commands if "my data" in c]
@@ -95,8 +98,8 @@ def test_resumable_steps_decide_for_themselves_with_every_path_quoted(tmp_path: 
 def test_the_smoke_study_has_the_same_jobs(tmp_path: Path) -> None:
     result = dry_run(tmp_path, CONFIGS / "smoke.yaml")
     counts = job_counts(result)
-    assert counts["train"] == 2 and counts["infer_method"] == len(BASELINES)
-    assert counts["evaluate"] == len(BASELINES) + 2
+    assert counts["train"] == 2 and counts["infer_method"] == len(IN_DEFAULT)
+    assert counts["evaluate"] == len(IN_DEFAULT) + 2
     assert "--preset smoke" in result.stdout and "results/smoke/tables.md" in result.stdout
 
 
@@ -177,8 +180,32 @@ def test_a_module_dropped_into_baselines_becomes_jobs(workflow_copy: Path) -> No
     assert result.returncode != 0
     assert "broken" in message and "no_such_module_here" in message and "exclude_methods" in message
     # ... unless excluded; the new method is then planned like the shipped baselines, with no workflow edit.
-    result = dry_run(workflow_copy, None, workflow_copy / "Snakefile", "--config", "exclude_methods=[broken]")
+    result = dry_run(workflow_copy, None, workflow_copy / "Snakefile", "--config",
+                     f"exclude_methods=[broken,{','.join(EXCLUDED_BY_DEFAULT)}]")
     counts = job_counts(result)
-    assert counts["infer_method"] == len(BASELINES) + 1 and counts["evaluate"] == len(BASELINES) + 1 + 2 * 3
+    assert counts["infer_method"] == len(IN_DEFAULT) + 1 and counts["evaluate"] == len(IN_DEFAULT) + 1 + 2 * 3
     assert "groprompt infer --method centre-box" in result.stdout
     assert "work/default/eval/synrvos/valid/centre-box/summary.csv" in result.stdout
+
+
+def test_a_method_missing_an_option_or_given_a_missing_path_stops_the_workflow_at_start(tmp_path: Path) -> None:
+    """Options a method cannot run without (a SAM 2 or SAM 3 folder) and path options that do not exist are named
+    before any job runs, with the config key to set; a tracker offered by the config satisfies the SAM 2 methods."""
+    result = dry_run(tmp_path, None, REPO / "Snakefile", "--config", "exclude_methods=[sam3]")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "Job stats" not in message
+    assert "method grounded-sam-2 needs option(s) tracker: set methods.grounded-sam-2.tracker or the study's " \
+           "tracker" in message
+    assert "method gt-box-sam2 needs option(s) tracker" in message
+    result = dry_run(tmp_path, None, REPO / "Snakefile", "--config", "exclude_methods=[]",
+                     f"tracker={{'path': '{tmp_path / 'no-sam2'}'}}", "methods={'sam3': {'sam3': '/no/such/sam3'}}")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"tracker: {tmp_path / 'no-sam2'} does not exist" in message
+    assert "methods.sam3.sam3: /no/such/sam3 does not exist" in message
+    (tmp_path / "sam2").mkdir()
+    result = dry_run(tmp_path, None, REPO / "Snakefile", "--config", "exclude_methods=[sam3]",
+                     f"tracker={{'path': '{tmp_path / 'sam2'}'}}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"--offer tracker={tmp_path / 'sam2'}" in result.stdout
+    assert job_counts(result)["infer_method"] == len(IN_DEFAULT) + 2

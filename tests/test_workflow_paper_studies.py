@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 from datasets_fixtures import A2DVideo, JHMDBVideo, ToyVideo, moving_squares, write_a2d, write_jhmdb, write_refytvos
+from tracking_fixtures import save_tiny_sam2
 from workflow_fixtures import CONFIGS, TINY_FRAME, discovered, run_study, tiny_checkpoints
 
 from groprompt.data.registry import dataset_kind
@@ -38,8 +39,9 @@ GT = "GT box + SAM"
 VARIANT = "lbox_contra"
 """The one GroPrompt variant trained (the paper's; it also gives SAM to training): each variant costs a training
 run and an inference and evaluation per split, about a fifth of a study's time."""
-EXCLUDED = ["first-frame-box"]
-"""A baseline left out for the same reason: it takes the path of the other box-only baselines."""
+EXCLUDED = ["first-frame-box", "sam3"]
+"""Baselines left out for the same reason: first-frame-box takes the path of the other box-only baselines, SAM 3
+that of the other mask methods (the SAM 2 ones run, on a random tiny SAM 2: :func:`tracker`)."""
 BASELINES = [m["name"] for m in discovered() if m["name"] != "groprompt" and m["name"] not in EXCLUDED]
 """The methods that run once per scored split; GroPrompt runs once per variant and seed."""
 
@@ -61,6 +63,12 @@ def expected_labels(config: dict) -> set[str]:
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """``checkpoints:`` of both studies: the tiny grounder and SAM of :func:`workflow_fixtures.tiny_checkpoints`."""
     return tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``tracker:`` of both studies: a random tiny SAM 2 folder (Grounded-SAM-2 and GT box + SAM 2 run on it)."""
+    return str(save_tiny_sam2(tmp_path_factory.mktemp("tracker") / "sam2"))
 
 
 # ---------------------------------------------------------------------------------------------- studies
@@ -93,12 +101,14 @@ class Study:
         return pd.read_csv(self.results / f"{name}.csv")
 
 
-def run_paper_study(paper: str, workdir: Path, roots: dict[str, Path], checkpoints: dict[str, str]) -> Study:
+def run_paper_study(paper: str, workdir: Path, roots: dict[str, Path], checkpoints: dict[str, str],
+                    tracker: str) -> Study:
     """Run ``workflows/config/<paper>.yaml`` as shipped, but on CPU with the tiny models, the given dataset roots
     and checkpoints, one GroPrompt variant trained one epoch of two steps (clips of two frames), and without
     :data:`EXCLUDED`."""
     config = yaml.safe_load((CONFIGS / f"{paper}.yaml").read_text())
-    config |= {"device": "cpu", "gpus": 0, "threads": 1, "checkpoints": checkpoints, "exclude_methods": EXCLUDED}
+    config |= {"device": "cpu", "gpus": 0, "threads": 1, "checkpoints": checkpoints, "exclude_methods": EXCLUDED,
+               "tracker": {"path": tracker}}
     config["train"]["variants"] = {VARIANT: config["train"]["variants"][VARIANT]}
     config["models"] |= {"prompter_size": "tiny", "segmentor_variant": "tiny"}
     config["train"]["settings"] |= {"epochs": 1, "lr_drop_epochs": [], "clip_length": 2, "steps_per_epoch": 2}
@@ -133,7 +143,7 @@ REFERRING = {"1": ["the red square", "a red box on the left", "the upper square"
 
 
 @pytest.fixture(scope="module")
-def refdavis_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, str]) -> Study:
+def refdavis_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, str], tracker: str) -> Study:
     """paper_refdavis: trained on Ref-YouTube-VOS train (2 videos), evaluated on Ref-DAVIS17 valid (1 video of 4
     frames, 2 objects x 4 expressions, in the Ref-YouTube-VOS conversion layout)."""
     root = tmp_path_factory.mktemp("refdavis-study")
@@ -146,11 +156,12 @@ def refdavis_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[s
                               [ToyVideo("davis_0", one_at_a_time(4), davis_expressions)])
     workdir = root / "run"
     workdir.mkdir()
-    return run_paper_study("paper_refdavis", workdir, {"refytvos": refytvos, "refdavis": refdavis}, checkpoints)
+    return run_paper_study("paper_refdavis", workdir, {"refytvos": refytvos, "refdavis": refdavis}, checkpoints,
+                           tracker)
 
 
 @pytest.fixture(scope="module")
-def a2d_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, str]) -> Study:
+def a2d_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, str], tracker: str) -> Study:
     """paper_a2d: trained on A2D-Sentences train (2 videos), evaluated on A2D-Sentences test (1 video, 4 annotated
     frames, one referred square in each) and JHMDB-Sentences (1 video, its 3 sample frames)."""
     root = tmp_path_factory.mktemp("a2d-study")
@@ -163,7 +174,7 @@ def a2d_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, s
                                                              samples=[1, 2, 4])])
     workdir = root / "run"
     workdir.mkdir()
-    return run_paper_study("paper_a2d", workdir, {"a2d": a2d, "jhmdb": jhmdb}, checkpoints)
+    return run_paper_study("paper_a2d", workdir, {"a2d": a2d, "jhmdb": jhmdb}, checkpoints, tracker)
 
 
 # ---------------------------------------------------------------------------------------------- Ref-DAVIS17

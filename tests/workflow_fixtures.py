@@ -47,12 +47,18 @@ def discovered(baselines: Path = REPO / "baselines") -> list[dict]:
 
 def paper_config(name: str, tmp_path: Path) -> Path:
     """``workflows/config/<name>.yaml`` with every dataset root and checkpoint replaced by an empty stand-in
-    in ``tmp_path`` (folders for roots and the tokenizer, files for checkpoints); returns the new config's path."""
+    in ``tmp_path`` (folders for roots, the tokenizer, the tracker and methods' ``/path/to/`` options, files for
+    checkpoints); returns the new config's path."""
     config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     for key, entry in config["datasets"].items():
         entry["root"] = str(_make(tmp_path / "data" / key, folder=True))
     config["checkpoints"] = {key: str(_make(tmp_path / "models" / Path(path).name, folder=key == "tokenizer"))
                              for key, path in config["checkpoints"].items()}
+    if "tracker" in config:  # Hugging Face folders
+        config["tracker"] = {"path": str(_make(tmp_path / "models" / Path(config["tracker"]["path"]).name, True))}
+    for options in config["methods"].values():
+        options.update({key: str(_make(tmp_path / "models" / Path(value).name, folder=True))
+                        for key, value in options.items() if str(value).startswith("/path/to/")})
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -2,7 +2,8 @@
 
 ``--json`` prints the same list for programs (the workflow builds one inference job per method from it)::
 
-    {"methods": [{"name", "description", "source", "online", "outputs_masks", "uses_ground_truth"}, ...],
+    {"methods": [{"name", "description", "source", "online", "outputs_masks", "uses_ground_truth",
+                  "required_options", "path_options"}, ...],
      "failures": [{"name", "source", "error"}, ...]}
 """
 
@@ -46,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _as_json(registry: Registry) -> dict:
+    from groprompt.inference.options import path_options
+    from groprompt.methods import required_options
+
     methods = [
         {"name": name, "description": entry.description, "source": entry.source, "online": entry.cls.online,
-         "outputs_masks": entry.cls.outputs_masks, "uses_ground_truth": entry.cls.uses_ground_truth}
+         "outputs_masks": entry.cls.outputs_masks, "uses_ground_truth": entry.cls.uses_ground_truth,
+         "required_options": required_options(entry.cls), "path_options": path_options(entry.cls)}
         for name, entry in sorted(registry.entries.items())
     ]
     failures = [{"name": f.name, "source": f.source, "error": f.error} for f in registry.failures]

@@ -8,7 +8,7 @@
 ``groprompt infer`` (:mod:`groprompt.commands.infer`) is the command-line front end.
 """
 
-from groprompt.inference.options import parse_option_pairs, typed_options
+from groprompt.inference.options import parse_option_pairs, path_options, typed_options
 from groprompt.inference.outputs import OutputLayout, read_boxes, read_masks, write_submission
 from groprompt.inference.runner import check_method_fits, run_identity, run_inference
 
@@ -16,6 +16,7 @@ __all__ = [
     "OutputLayout",
     "check_method_fits",
     "parse_option_pairs",
+    "path_options",
     "read_boxes",
     "read_masks",
     "run_identity",

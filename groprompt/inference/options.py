@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from groprompt.errors import GroPromptError
 from groprompt.methods import Method
-from groprompt.typed_values import MISMATCH, split_pairs, type_name, typed_value
+from groprompt.typed_values import MISMATCH, split_pairs, type_name, typed_value, union_members
 
 
 def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -29,6 +30,13 @@ def typed_options(cls: type[Method], raw: dict[str, str]) -> dict[str, Any]:
     """
     hints = _init_hints(cls)
     return {key: _convert(cls.name, key, value, hints.get(key)) for key, value in raw.items()}
+
+
+def path_options(cls: type[Method]) -> list[str]:
+    """The options of ``cls`` typed as paths (``Path`` or ``Path | None``): files or folders a run reads, which the
+    workflow checks exist before any job runs."""
+    return [key for key, hint in _init_hints(cls).items()
+            if key != "return" and (hint is Path or Path in union_members(hint))]
 
 
 def _init_hints(cls: type[Method]) -> dict[str, Any]:

@@ -19,9 +19,9 @@ Masks are the processor's ``post_process_masks`` at the frame's size, thresholde
 frame on which SAM 2 judges the object absent (object score logit below 0) comes out empty, as SAM 2 makes it. The
 score of an object on a frame is the sigmoid of that object score logit.
 
-Precision: ``bf16`` runs the model and the session in bfloat16 (the way transformers' SAM 2 documentation runs it
-on a GPU); ``tf32`` allows TensorFloat-32 products on CUDA (:func:`groprompt.precision.float32_matmuls`); ``fp32``
-is plain float32.
+Precision: the harness's one knob (:func:`groprompt.precision.forward_precision`), as for every other model: ``bf16``
+autocasts the forward passes with float32 weights and session (SAM 2 keeps its memory features in bfloat16 in every
+precision), ``tf32`` allows TensorFloat-32 products on CUDA, ``fp32`` is plain float32.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from groprompt.devices import resolve_device
 from groprompt.errors import GroPromptError
 from groprompt.hf_folders import check_hf_folder, load_pretrained
 from groprompt.methods import FrameOutput
-from groprompt.precision import check_precision, float32_matmuls
+from groprompt.precision import check_precision, forward_precision
 
 SAM2_MODEL_TYPES = ("sam2_video",)
 """``model_type`` of a SAM 2 video folder's ``config.json`` (as ``Sam2VideoModel.save_pretrained`` writes it)."""
@@ -94,8 +94,7 @@ class Sam2Tracker:
         self.precision = check_precision(precision, f"{what} precision")
         self.device = resolve_device(device)
         check_hf_folder(folder, what=what, model_types=SAM2_MODEL_TYPES, needs_processor=True)
-        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        self.model = load_pretrained(Sam2VideoModel, folder, what=what).to(self.device, self.dtype).eval()
+        self.model = load_pretrained(Sam2VideoModel, folder, what=what).to(self.device, torch.float32).eval()
         self.processor = load_pretrained(Sam2VideoProcessor, folder, what=what)
 
     def stream(self) -> Sam2Stream:
@@ -119,9 +118,9 @@ class Sam2Tracker:
         scores = {obj: np.full(len(frames), np.nan) for obj in prompts}
         if not prompts:
             return Masklets(masks, scores)
-        with float32_matmuls(self.precision):
+        with forward_precision(self.precision, self.device):
             session = self.processor.init_video_session(
-                video=[_writable(frame) for frame in frames], inference_device=self.device, dtype=self.dtype,
+                video=[_writable(frame) for frame in frames], inference_device=self.device,
                 max_vision_features_cache_size=len(frames))  # image features serve every prompt frame
             for start, objects in _by_prompt_frame(prompts).items():
                 session.reset_tracking_data()
@@ -154,7 +153,7 @@ class Sam2Stream:
 
     def __init__(self, tracker: Sam2Tracker) -> None:
         self.tracker = tracker
-        self.session = tracker.processor.init_video_session(inference_device=tracker.device, dtype=tracker.dtype)
+        self.session = tracker.processor.init_video_session(inference_device=tracker.device)
         self.index = 0
 
     def step(self, frame: np.ndarray, new_boxes: Mapping[int, np.ndarray] | None = None) -> FrameMasks:
@@ -169,7 +168,7 @@ class Sam2Stream:
         """
         tracker, session, index = self.tracker, self.session, self.index
         self.index += 1
-        with float32_matmuls(tracker.precision):
+        with forward_precision(tracker.precision, tracker.device):
             inputs = tracker.processor(images=_writable(frame), device=tracker.device, return_tensors="pt")
             if new_boxes:
                 objects = list(new_boxes)

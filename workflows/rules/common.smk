@@ -108,6 +108,8 @@ def _missing_paths(config):
     """Every dataset root and checkpoint the config names that is not on disk."""
     named = [(f"datasets.{key}.root", entry.get("root")) for key, entry in config["datasets"].items()]
     named += [(f"checkpoints.{key}", path) for key, path in config.get("checkpoints", {}).items()]
+    if config.get("tracker"):
+        named.append(("tracker", tracker()))
     return [f"{key}: {path} does not exist (no code downloads data or weights: put it there or correct the path)"
             for key, path in named if path is not None and not os.path.exists(path)]
 
@@ -122,7 +124,31 @@ def _method_problems(config):
                  for name in config["exclude_methods"] if name not in loaded | failed]
     problems += [f"method {f['name']} ({f['source']}) fails to load: {f['error']} (fix it, or list it in "
                  f"exclude_methods)" for f in listing["failures"] if f["name"] not in config["exclude_methods"]]
+    for entry in listing["methods"]:
+        name = entry["name"]
+        if name == GROPROMPT_METHOD or name in config["exclude_methods"]:
+            continue  # GroPrompt's checkpoint is its training run's
+        given = config["methods"].get(name, {})
+        missing = [option for option in entry["required_options"] if option not in given and option not in offered()]
+        if missing:
+            study_key = " or the study's tracker" if "tracker" in missing else ""
+            problems.append(f"method {name} needs option(s) {', '.join(missing)}: set methods.{name}.{missing[0]}"
+                            f"{study_key} (or list {name} in exclude_methods)")
+        problems += [f"methods.{name}.{option}: {given[option]} does not exist (no code downloads weights: put it "
+                     "there or correct the path)" for option in entry["path_options"]
+                     if given.get(option) is not None and not os.path.exists(str(given[option]))]
     return problems
+
+
+def offered():
+    """The standard options every method that takes them is offered (groprompt infer --offer): the pre-trained
+    grounder, the prompter size, the tokenizer and the SAM 2 tracker."""
+    options = {"checkpoint": grounder_checkpoint(), "size": config["models"]["prompter_size"]}
+    if tokenizer():
+        options["tokenizer"] = tokenizer()
+    if tracker():
+        options["tracker"] = tracker()
+    return options
 
 
 # ---------------------------------------------------------------------------------------- methods, dataset kinds
@@ -232,6 +258,15 @@ def model_inputs():
 def tokenizer():
     """The user's tokenizer folder, or None (the stand-in grounder's size bundles MiniLM's)."""
     return config.get("checkpoints", {}).get("tokenizer")
+
+
+def tracker():
+    """The SAM 2 folder of the config's ``tracker`` (a path, or a stand-in released under the repository's
+    releases/), or None."""
+    entry = config.get("tracker")
+    if entry is None:
+        return None
+    return entry["path"] if "path" in entry else os.path.join(workflow.basedir, "releases", entry["release"])
 
 
 def all_cores():

@@ -19,11 +19,7 @@ def evaluation_entry(wildcards):
 
 
 def offers():
-    flags = [f"--offer checkpoint={shlex.quote(grounder_checkpoint())}",
-             f"--offer size={config['models']['prompter_size']}"]
-    if tokenizer():
-        flags.append(f"--offer tokenizer={shlex.quote(tokenizer())}")
-    return " ".join(flags)
+    return " ".join(f"--offer {shlex.quote(f'{key}={value}')}" for key, value in offered().items())
 
 
 def explicit_options(method):
