@@ -5,7 +5,7 @@ strict, semi-supervised, per-expression) and the A2D-/JHMDB-Sentences sample sco
 ``groprompt evaluate`` is the command-line front end; this package is usable without it.
 """
 
-from groprompt.evaluation.layouts import LAYOUTS, EvaluationPlan, VideoJob, detect_layout, plan_evaluation
+from groprompt.evaluation.layouts import LAYOUTS, EvaluationPlan, detect_layout, plan_evaluation
 from groprompt.evaluation.pipeline import plan_dataset, score, score_jobs, write_tables
 from groprompt.evaluation.protocols import (
     PROTOCOLS,
@@ -16,6 +16,7 @@ from groprompt.evaluation.protocols import (
     score_label_maps,
 )
 from groprompt.evaluation.referring import plan_referring, sample_summary_table
+from groprompt.evaluation.runner import VideoJob
 from groprompt.evaluation.summary import kind_summary_table, per_object_table, set_summary_table
 
 __all__ = [

@@ -39,6 +39,7 @@ from groprompt.data.validation import check_label_png
 from groprompt.errors import GroPromptError
 from groprompt.evaluation import runner, summary
 from groprompt.evaluation.protocols import PROTOCOLS
+from groprompt.evaluation.runner import Prediction, VideoJob
 
 LAYOUTS = ("davis", "refdavis", "per-expression")
 REFDAVIS_SETS = tuple(f"anno_{k}" for k in range(4))
@@ -46,36 +47,6 @@ SINGLE_SET = "all"
 """Set name of the layouts with one expression set."""
 
 _SET_FOLDER = re.compile(r"anno_\d+")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The files of one prediction of a video: one path per ground-truth frame, ``None`` where missing.
-
-    Attributes:
-        set_name: the expression set (``anno_k``, or :data:`SINGLE_SET`).
-        paths: one path per ground-truth frame, in frame order; ``None`` for a missing file (``--allow-missing``),
-            scored as an empty mask.
-        expression: the expression id (per-expression layout); ``None`` for whole-video label maps.
-        obj_id: the object the expression refers to (per-expression layout).
-        kind: the expression's kind where the expressions file gives one (SynRVOS: appearance, location, motion).
-        boxes: ``(T, 4) float64`` predicted ``(x0, y0, x1, y1)`` pixel boxes, one row per ground-truth frame, nan
-            rows where the method gave no box; ``None`` when no boxes were given to the evaluation.
-        object_boxes: label maps of a Ref-DAVIS17 expression set: ``obj_id -> (exp_id, boxes as above)`` of the
-            one expression of each object in the set; ``None`` when no boxes were given.
-    """
-
-    set_name: str
-    paths: tuple[Path | None, ...]
-    expression: str | None = None
-    obj_id: int | None = None
-    kind: str | None = None
-    boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
-    object_boxes: Mapping[int, tuple[str, np.ndarray]] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def missing_frames(self) -> int:
-        return sum(path is None for path in self.paths)
 
 
 @dataclass(frozen=True)
@@ -92,20 +63,6 @@ class Expressions:
         """The expressions of a split read by its dataset reader (Ref-YouTube-VOS layout)."""
         return cls(dataset.root / "meta_expressions" / dataset.split / "meta_expressions.json",
                    {video.name: video.expressions for video in dataset.videos})
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    """Everything needed to score one video: its ground-truth frames, their ``(H, W)``, every prediction of it."""
-
-    video: str
-    gt_paths: tuple[Path, ...]
-    shape: tuple[int, int]
-    predictions: tuple[Prediction, ...]
-
-    @property
-    def frame_names(self) -> tuple[str, ...]:
-        return tuple(path.stem for path in self.gt_paths)
 
 
 @dataclass

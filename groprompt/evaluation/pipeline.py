@@ -21,6 +21,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from groprompt.errors import GroPromptError
+from groprompt.evaluation import layouts, referring
+from groprompt.evaluation.expression_sets import write_expression_sets
+from groprompt.evaluation.ground_truth import label_map_folder
 
 OUTPUT_FILES = ("per_object.csv", "summary.csv", "summary_by_kind.csv", "per_sample.csv")
 """Every table an evaluation may write."""
@@ -52,11 +55,6 @@ class Plan(Protocol):
 def score(plan: Plan, workers: int = 1) -> dict[str, pd.DataFrame]:
     """Score every job of ``plan`` with ``workers`` processes; its tables (file name -> table)."""
     return plan.tables(score_jobs(plan.scorer(), plan.jobs, workers))
-
-
-def printable(table: pd.DataFrame) -> str:
-    """A table as the command prints it: no index, two decimals."""
-    return table.to_string(index=False, float_format=lambda value: f"{value:.2f}")
 
 
 def write_tables(out: Path, tables: dict[str, pd.DataFrame]) -> None:
@@ -124,9 +122,6 @@ def plan_dataset(kind: str, root: str | Path, split: str, infer_out: str | Path,
             problem of the dataset or of the predictions, named with its file.
     """
     from groprompt.data import dataset_kind, open_dataset
-    from groprompt.evaluation import layouts, referring
-    from groprompt.evaluation.expression_sets import write_expression_sets
-    from groprompt.evaluation.ground_truth import label_map_folder
 
     declared = dataset_kind(kind)
     if not declared.scores(split):

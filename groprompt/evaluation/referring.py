@@ -31,7 +31,7 @@ from tqdm import tqdm
 from groprompt.data.model import Dataset, Video
 from groprompt.errors import GroPromptError
 from groprompt.evaluation.layouts import label_png_size, refuse_infer_output
-from groprompt.evaluation.pipeline import printable
+from groprompt.evaluation.summary import printable
 from groprompt.masks import read_label_png
 from groprompt.metrics.referring import (
     SMOOTHING,

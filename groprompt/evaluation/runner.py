@@ -1,5 +1,8 @@
 """Score one video of a J&F :class:`~groprompt.evaluation.layouts.EvaluationPlan`: read masks, apply the protocols.
 
+A :class:`VideoJob` (one video's ground-truth frames and its :class:`Prediction` files) is the unit this module
+scores; :mod:`~groprompt.evaluation.layouts` builds the jobs from the folders it validates.
+
 Its ground truth is decoded once and shared by every expression set and expression. The result is one row per
 (set, protocol, video, object or expression) with the per-object statistics of docs/method_spec.md §8, values in
 ``[0, 1]``; per expression also its kind (where the expressions file gives kinds) and its box IoU (where predicted
@@ -8,9 +11,9 @@ boxes were given). :mod:`~groprompt.evaluation.pipeline` runs it over the videos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +28,6 @@ from groprompt.evaluation.protocols import (
 from groprompt.masks import read_label_png
 from groprompt.metrics import expression_box_iou, object_statistics
 
-if TYPE_CHECKING:  # layouts imports this module to score its plans
-    from groprompt.evaluation.layouts import Prediction, VideoJob
-
 ROW_COLUMNS = (
     "set", "protocol", "video", "object_id", "expression", "pred_id", "frames", "missing_frames",
     "J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay",
@@ -38,6 +38,50 @@ OPTIONAL_COLUMNS = ("kind", "Box")
 """Columns that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and ``Box`` (box IoU of the
 expression in [0, 1]: mean over the frames where its object is present, docs/method_spec.md §8, with the object's
 ground-truth box the tight box of its mask; in a Ref-DAVIS17 set, that of the object's expression in the set)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The files of one prediction of a video: one path per ground-truth frame, ``None`` where missing.
+
+    Attributes:
+        set_name: the expression set (``anno_k``, or :data:`~groprompt.evaluation.layouts.SINGLE_SET`).
+        paths: one path per ground-truth frame, in frame order; ``None`` for a missing file (``--allow-missing``),
+            scored as an empty mask.
+        expression: the expression id (per-expression layout); ``None`` for whole-video label maps.
+        obj_id: the object the expression refers to (per-expression layout).
+        kind: the expression's kind where the expressions file gives one (SynRVOS: appearance, location, motion).
+        boxes: ``(T, 4) float64`` predicted ``(x0, y0, x1, y1)`` pixel boxes, one row per ground-truth frame, nan
+            rows where the method gave no box; ``None`` when no boxes were given to the evaluation.
+        object_boxes: label maps of a Ref-DAVIS17 expression set: ``obj_id -> (exp_id, boxes as above)`` of the
+            one expression of each object in the set; ``None`` when no boxes were given.
+    """
+
+    set_name: str
+    paths: tuple[Path | None, ...]
+    expression: str | None = None
+    obj_id: int | None = None
+    kind: str | None = None
+    boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    object_boxes: Mapping[int, tuple[str, np.ndarray]] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def missing_frames(self) -> int:
+        return sum(path is None for path in self.paths)
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """Everything needed to score one video: its ground-truth frames, their ``(H, W)``, every prediction of it."""
+
+    video: str
+    gt_paths: tuple[Path, ...]
+    shape: tuple[int, int]
+    predictions: tuple[Prediction, ...]
+
+    @property
+    def frame_names(self) -> tuple[str, ...]:
+        return tuple(path.stem for path in self.gt_paths)
 
 
 def read_stack(paths: Sequence[Path | None], shape: tuple[int, int]) -> np.ndarray:

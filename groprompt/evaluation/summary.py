@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
 
-from groprompt.evaluation.pipeline import printable
 from groprompt.evaluation.runner import OPTIONAL_COLUMNS, ROW_COLUMNS
 from groprompt.metrics import SUMMARY_COLUMNS as MEASURES
 from groprompt.metrics import ObjectStatistics, summarize_objects
-
-if TYPE_CHECKING:  # layouts imports this module to tabulate its plans
-    from groprompt.evaluation.layouts import EvaluationPlan
 
 MEAN_SET = "mean"
 BOX = "Box"
@@ -36,7 +32,30 @@ KIND_COLUMNS = ("kind", "protocol", "expressions", *MEASURES)
 """Columns of ``summary_by_kind.csv`` (followed by ``Box`` where boxes were scored)."""
 
 
-def jf_tables(plan: EvaluationPlan, rows: Sequence[dict]) -> dict[str, pd.DataFrame]:
+class JFPlan(Protocol):
+    """What the tables need of a J&F plan (a :class:`~groprompt.evaluation.layouts.EvaluationPlan`, which builds
+    its tables with this module)."""
+
+    layout: str
+    sets: tuple[str, ...]
+    protocols: tuple[str, ...]
+    jobs: Sequence[Any]
+
+    def frames(self, set_name: str) -> int:
+        """Prediction frames that ``set_name`` scores."""
+        ...
+
+    def missing_frames(self, set_name: str) -> int:
+        """Frames of ``set_name`` with no prediction file."""
+        ...
+
+
+def printable(table: pd.DataFrame) -> str:
+    """A table as ``groprompt evaluate`` prints it: no index, two decimals."""
+    return table.to_string(index=False, float_format=lambda value: f"{value:.2f}")
+
+
+def jf_tables(plan: JFPlan, rows: Sequence[dict]) -> dict[str, pd.DataFrame]:
     """``per_object.csv``, ``summary.csv`` and, where expressions have kinds, ``summary_by_kind.csv``."""
     per_object = per_object_table(rows)
     tables = {"per_object.csv": per_object, "summary.csv": set_summary_table(per_object, plan)}
@@ -46,7 +65,7 @@ def jf_tables(plan: EvaluationPlan, rows: Sequence[dict]) -> dict[str, pd.DataFr
     return tables
 
 
-def jf_report(plan: EvaluationPlan, tables: dict[str, pd.DataFrame]) -> list[str]:
+def jf_report(plan: JFPlan, tables: dict[str, pd.DataFrame]) -> list[str]:
     """What ``groprompt evaluate`` prints of :func:`jf_tables`: the summary, the missing frames, the kinds."""
     table = tables["summary.csv"]
     lines = [f"layout {plan.layout}: {len(plan.jobs)} videos, {len(plan.sets)} expression set(s); J, F, J&F x100",
@@ -83,7 +102,7 @@ def _measures(part: pd.DataFrame, with_box: bool) -> dict[str, float]:
     return record
 
 
-def set_summary_table(per_object: pd.DataFrame, plan: EvaluationPlan) -> pd.DataFrame:
+def set_summary_table(per_object: pd.DataFrame, plan: JFPlan) -> pd.DataFrame:
     """The summary ×100 per (set, protocol of the plan), then one ``mean`` row per protocol (mean over sets).
 
     A set with no object (ground truth without objects) has nan measures.
