@@ -102,7 +102,7 @@ def test_table6_exact_cells_and_order(study):
     specs = [study[k] for k in ("first-frame-box", "gt-box-sam", "groprompt-lbox-contra", "grounded-sam")]
     table6 = tables_by_name(build_tables("synrvos", read_rows(specs, "synrvos")))["table6"]
     rows = markdown_rows(table6)
-    assert list(rows) == ["Grounded-SAM", "GroPrompt (L_box + L_contra)", "GT box + SAM", "first-frame-box"]
+    assert list(rows) == ["Grounded-SAM", "GroPrompt (L_box + L_contra)", "GT box + SAM", "first-frame-box †"]
     # Seeds, Box, J&F, J, F, Δ J&F vs Grounded-SAM, Δ Box vs Grounded-SAM, Box (reported), J&F (reported); no
     # L_box row, so no "Δ J&F vs L_box".
     assert [c.name for c in table6.columns] == ["Method", "Seeds", "Box", "J&F", "J", "F", "Δ J&F vs Grounded-SAM",
@@ -113,10 +113,13 @@ def test_table6_exact_cells_and_order(study):
                                                     "+12.0 ± 5.0", "+0.0 ± 0.0", "74.4", "70.6"]
     assert rows["GT box + SAM"] == ["1", "–", "80.0 [80.0, 80.0]", "75.0 [75.0, 75.0]", "85.0 [85.0, 85.0]",
                                     "+30.0 [-10.0, 50.0]", "–", "100.0", "83.6"]
-    assert rows["first-frame-box"][5:] == ["-40.0 [-80.0, -20.0]", "-50.0 [-70.0, -40.0]", "–", "–"]
+    assert rows["first-frame-box †"][5:] == ["-40.0 [-80.0, -20.0]", "-50.0 [-70.0, -40.0]", "–", "–"]
     header = to_markdown(table6).splitlines()[2]
     assert "Box (reported)" in header and "J&F (reported)" in header
     assert any("paired 95%" in note and "paired video bootstrap" in note for note in table6.notes)
+    assert table6.notes[-1].startswith("†: not in the paper")
+    paper_only = build_tables("synrvos", read_rows([study["grounded-sam"], study["gt-box-sam"]], "synrvos"))
+    assert not any("†" in note for note in tables_by_name(paper_only)["table6"].notes)
 
 
 def test_table6_csv_has_numeric_columns(study, tmp_path):
@@ -139,7 +142,7 @@ def test_table6_csv_has_numeric_columns(study, tmp_path):
     gsam = frame.loc["Grounded-SAM"]
     assert (gsam["Box"], gsam["Box CI low"], gsam["Box CI high"]) == pytest.approx((70, 60, 90))
     assert gsam["Box (reported)"] == 69.9 and gsam["J&F (reported)"] == 65.2
-    assert pd.isna(frame.loc["first-frame-box", "J&F (reported)"])
+    assert pd.isna(frame.loc["first-frame-box †", "J&F (reported)"])
     assert pd.isna(frame.loc["GT box + SAM", "Box"])
     written = {path.name for path in (tmp_path / "out").iterdir()}
     assert {"table6.csv", "table6.md", "table6.tex", "by_kind.csv", "by_kind.md", "tables.md"} <= written
@@ -176,7 +179,7 @@ def test_by_kind_differences_from_grounded_sam(study):
     assert [c.name for c in by_kind.columns][-2:] == ["Δ J&F appearance vs Grounded-SAM",
                                                       "Δ J&F motion vs Grounded-SAM"]
     cells = markdown_rows(by_kind)
-    assert cells["first-frame-box"][-2:] == ["-30.0 [-30.0, -30.0]", "-45.0 [-80.0, -10.0]"]
+    assert cells["first-frame-box †"][-2:] == ["-30.0 [-30.0, -30.0]", "-45.0 [-80.0, -10.0]"]
     assert cells["Grounded-SAM"][-2:] == ["–", "–"]
     assert "paired" in to_markdown(by_kind)
 

@@ -23,7 +23,9 @@ from workflow_fixtures import REPO, TINY_FRAME, copy_workflow, discovered, dry_r
 from groprompt.reporting.results import normalise_key, row_label
 
 STUDY = "mybench_study"
-EXCLUDED = ["first-frame-box"]
+EXCLUDED = ["first-frame-box", "grounded-sam-2", "gt-box-sam2", "sam3"]
+"""Left out: first-frame-box takes the path of the other box prompters, and the mask methods need video models
+(tests/test_workflow_paper_studies.py runs the SAM 2 ones)."""
 BASELINES = [m["name"] for m in discovered() if m["name"] != "groprompt" and m["name"] not in EXCLUDED]
 
 

@@ -102,15 +102,15 @@ def copy_workflow(folder: Path) -> Path:
 
 def reduced_smoke_config() -> dict:
     """workflows/config/smoke.yaml made smaller: fewer SynRVOS videos, pre-training of a few steps, one GroPrompt
-    variant (L_box only: its training needs no SAM) of one epoch of two steps, first-frame-box left out (it takes
-    the path of the other box-only baselines)."""
+    variant (L_box only: its training needs no SAM) of one epoch of two steps, first-frame-box left out too (it
+    takes the path of the other box-only baselines)."""
     config = yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
     config["datasets"]["synrvos"]["generate"] |= {"train_videos": 3, "valid_videos": 4, "pretrain_frames": 320}
     config["pretrain"]["segmentor"]["steps"] = 20
     config["pretrain"]["grounder"]["steps"] = 5
     config["train"]["variants"] = {"lbox": config["train"]["variants"]["lbox"]}
     config["train"]["settings"] |= {"epochs": 1, "lr_drop_epochs": [], "steps_per_epoch": 2}
-    config["exclude_methods"] = ["first-frame-box"]
+    config["exclude_methods"] = [*config["exclude_methods"], "first-frame-box"]
     return config
 
 

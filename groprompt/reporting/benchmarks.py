@@ -21,6 +21,7 @@ from groprompt.reporting.results import (
     JF_MEASURES,
     REFERRING_MEASURES,
     MethodRuns,
+    not_in_paper_notes,
     paper_order,
     row_label,
 )
@@ -94,7 +95,8 @@ def build_benchmark_table(spec: BenchmarkTable, rows: Sequence[MethodRuns]) -> T
     what = spec.what.format(datasets=_names(list(kinds.values())))
     caption = (f"Paper {spec.title}, {what}; ×100. Rows marked reported are the paper's figures; rows marked "
                f"computed are this harness's evaluation on {evaluated} (blank where not evaluated).")
-    return Table(spec.name, spec.title, caption, columns, body, [INTERVAL_NOTE])
+    return Table(spec.name, spec.title, caption, columns, body,
+                 [INTERVAL_NOTE, *not_in_paper_notes(row.key for row in ours)])
 
 
 def build_benchmark_tables(rows: Sequence[MethodRuns]) -> list[Table]:

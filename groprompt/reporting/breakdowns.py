@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from groprompt.data.registry import DatasetKind
 from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.intervals import Estimate
-from groprompt.reporting.results import MethodRuns, ordered
+from groprompt.reporting.results import MethodRuns, not_in_paper_notes, ordered
 from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
 from groprompt.reporting.tables import Column, Table
 
@@ -75,7 +75,8 @@ def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | N
     caption = (f"J&F and box-prompt IoU (Box) by expression kind on {dataset.caption}; ×100, computed by this "
                "harness (not in the paper). n: expressions of the kind.")
     return Table("by_kind", "Breakdown by expression kind", caption, columns, body,
-                 [INTERVAL_NOTE, *difference_notes(body, differences)], formats=("csv", "md"))
+                 [INTERVAL_NOTE, *difference_notes(body, differences), *not_in_paper_notes(r.key for r in rows)],
+                 formats=("csv", "md"))
 
 
 def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | None:
@@ -108,5 +109,6 @@ def build_protocols(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table |
                "official DAVIS-2017 unsupervised evaluation (predictions matched to objects by maximum J&F, per "
                "expression set, mean of the sets), the paper's protocol; strict: each prediction scored against "
                "its own object only. A gap between them counts prompts that landed on another object.")
-    return Table("refdavis_protocols", "Ref-DAVIS17 protocols", caption, columns, body, [INTERVAL_NOTE],
+    return Table("refdavis_protocols", "Ref-DAVIS17 protocols", caption, columns, body,
+                 [INTERVAL_NOTE, *not_in_paper_notes(row.key for row in rows)],
                  formats=("csv", "md"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,18 @@ PAPER_ROWS = {
     "gt-box-sam": "GT box + SAM",
 }
 """Row keys of the paper's Table 6 methods (docs/method_spec.md §7) -> their labels, in the paper's order. Any other
-key is a baseline of ours, labelled by its key and listed after these."""
+key is a baseline not in the paper, labelled with :data:`NOT_IN_PAPER` and listed after these."""
+BASELINE_ROWS = {
+    "grounded-sam-2": "Grounded-SAM-2",
+    "gt-box-sam2": "GT box + SAM 2",
+    "sam3": "SAM 3",
+}
+"""Labels of the harness's baselines beyond the paper (docs/method_spec.md §10, §11); a user's baseline is
+labelled by its key."""
+NOT_IN_PAPER = " †"
+"""Appended to the label of every row the paper does not have; the tables' notes say what it means."""
+NOT_IN_PAPER_NOTE = ("†: not in the paper; a baseline of this harness or of yours (docs/method_spec.md §10-§11). Its "
+                     "Box, for a method that segments itself (SAM 2, SAM 3), is the tight box of its mask.")
 
 HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
 SEED_FOLDER = re.compile(r"seed[-_]?(\d+)", re.IGNORECASE)
@@ -50,7 +61,13 @@ SUMMARY_FILE, PER_OBJECT_FILE, BY_KIND_FILE = "summary.csv", "per_object.csv", "
 
 
 def row_label(key: str) -> str:
-    return PAPER_ROWS.get(key, key)
+    """The label of row ``key``: the paper's name for its rows, otherwise the baseline's marked :data:`NOT_IN_PAPER`."""
+    return PAPER_ROWS[key] if key in PAPER_ROWS else BASELINE_ROWS.get(key, key) + NOT_IN_PAPER
+
+
+def not_in_paper_notes(keys: Iterable[str]) -> list[str]:
+    """The note explaining :data:`NOT_IN_PAPER`, if any of the row ``keys`` carries the mark."""
+    return [NOT_IN_PAPER_NOTE] if any(key not in PAPER_ROWS for key in keys) else []
 
 
 def normalise_key(key: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from groprompt.data.registry import DatasetKind
 from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.reported import reported
-from groprompt.reporting.results import JF_MEASURES, MethodRuns, ordered
+from groprompt.reporting.results import JF_MEASURES, MethodRuns, not_in_paper_notes, ordered
 from groprompt.reporting.tables import Column, Table
 
 SEEDS = Column("Seeds", "number", digits=0)
@@ -65,5 +65,6 @@ def build_table6(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table:
                "boxes of the ground-truth masks (mean over the frames where the object is present, then over "
                "expressions); J&F, J, F: region and contour accuracy; all ×100, computed by this harness. "
                f"Columns marked (reported) are the paper's Ref-DAVIS17 figures.{elsewhere}")
-    notes = [protocol_note(rows), INTERVAL_NOTE, *difference_notes(body, differences)]
+    notes = [protocol_note(rows), INTERVAL_NOTE, *difference_notes(body, differences),
+             *not_in_paper_notes(row.key for row in rows)]
     return Table("table6", "Table 6", caption, columns, body, notes)
