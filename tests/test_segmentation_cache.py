@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from groprompt.errors import GroPromptError
-from groprompt.segmentation import EmbeddingCache, build_sam, encoder_fingerprint, weights_digest
+from groprompt.segmentation import (
+    EmbeddingCache,
+    FrameEmbedding,
+    Segmentor,
+    build_sam,
+    encoder_fingerprint,
+    weights_digest,
+)
 
 ENC = "0" * 32
 
@@ -125,3 +138,148 @@ def test_fingerprint_names_weights_size_precision_and_resize() -> None:
     others = [("other", 1024, "fp32", "pil"), ("weights", 512, "fp32", "pil"), ("weights", 1024, "bf16", "pil"),
               ("weights", 1024, "tf32", "pil"), ("weights", 1024, "fp32", "float")]
     assert len({base, *(encoder_fingerprint(*other) for other in others)}) == 6
+
+
+# ---------------------------------------------------------------- one encoder pass per frame across processes
+
+
+def _encoder(calls: list[list[str]], delay: float = 0.0, gate: threading.Event | None = None,
+             fail: bool = False) -> Callable[[list[str]], list[FrameEmbedding]]:
+    """A stand-in for SAM's encoder over keys "0", "1"...: records each call's keys, then waits ``delay`` seconds
+    (or for ``gate``), then returns key-seeded embeddings (or raises)."""
+    def encode(keys: list[str]) -> list[FrameEmbedding]:
+        calls.append(list(keys))
+        if gate is not None:
+            assert gate.wait(30)
+        time.sleep(delay)
+        if fail:
+            raise RuntimeError("encoder failed")
+        return [FrameEmbedding(_embedding(int(key)), (2, 2)) for key in keys]
+    return encode
+
+
+def _in_thread(function: Callable[[], object]) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = function()
+        except BaseException as error:  # reported by the test
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def _until_called(calls: list) -> None:
+    deadline = time.monotonic() + 30
+    while not calls:
+        assert time.monotonic() < deadline, "the encoder was never called"
+        time.sleep(0.01)
+
+
+def test_a_frame_another_job_is_encoding_is_waited_for_not_encoded_again(tmp_path: Path) -> None:
+    gate, first_calls, second_calls = threading.Event(), [], []
+    first = EmbeddingCache(tmp_path)
+    holder, held = _in_thread(lambda: first.fetch(ENC, ["0", "1", "2"], _encoder(first_calls, gate=gate), 8))
+    _until_called(first_calls)  # the first job is inside its encoder call, holding the frames' locks
+    second = EmbeddingCache(tmp_path)
+    waiter, waited = _in_thread(lambda: second.fetch(ENC, ["3", "2", "1"], _encoder(second_calls), 8))
+    time.sleep(0.3)
+    assert waiter.is_alive() and second_calls == [["3"]]  # frame 3 is its own; 2 and 1 are waited for
+    gate.set()
+    holder.join(30)
+    waiter.join(30)
+    assert "error" not in held and "error" not in waited
+    assert first_calls == [["0", "1", "2"]] and second_calls == [["3"]]
+    for key in "123":
+        assert torch.equal(waited["value"][key].embedding, _embedding(int(key)).half())
+    assert second.stats.encoder_passes == 1 and second.stats.disk_hits == 2
+    assert sorted(p.suffix for p in (tmp_path / ENC).iterdir()) == [".pt"] * 4  # no lock file is left
+
+
+def test_a_failed_holder_lets_the_waiting_job_encode_the_frame(tmp_path: Path) -> None:
+    gate, first_calls, second_calls = threading.Event(), [], []
+    first = EmbeddingCache(tmp_path)
+    holder, held = _in_thread(lambda: first.fetch(ENC, ["0"], _encoder(first_calls, gate=gate, fail=True), 8))
+    _until_called(first_calls)
+    second = EmbeddingCache(tmp_path)
+    waiter, waited = _in_thread(lambda: second.fetch(ENC, ["0"], _encoder(second_calls), 8))
+    time.sleep(0.2)
+    gate.set()
+    holder.join(30)
+    waiter.join(30)
+    assert isinstance(held["error"], RuntimeError) and "error" not in waited
+    assert second_calls == [["0"]] and torch.equal(waited["value"]["0"].embedding, _embedding(0).half())
+
+
+def test_a_lock_file_left_by_a_killed_job_does_not_block(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    stale = cache.path(ENC, "0").with_suffix(".lock")
+    stale.parent.mkdir(parents=True)
+    stale.touch()  # what a job killed while encoding frame 0 leaves: the file, no lock (the kernel dropped it)
+    calls: list[list[str]] = []
+    found = cache.fetch(ENC, ["0", "1", "0"], _encoder(calls), 8)
+    assert calls == [["0", "1"]] and set(found) == {"0", "1"} and not stale.exists()
+
+
+def test_fetch_encodes_in_batches_and_only_what_is_missing(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    cache.put(ENC, "2", _embedding(2), (2, 2))
+    calls: list[list[str]] = []
+    found = cache.fetch(ENC, ["0", "1", "2", "3", "4", "1"], _encoder(calls), 2)
+    assert calls == [["0", "1"], ["3", "4"]] and list(found) == ["2", "0", "1", "3", "4"]
+    memory_only: list[list[str]] = []
+    assert set(EmbeddingCache().fetch(ENC, ["0", "1", "2"], _encoder(memory_only), 2)) == {"0", "1", "2"}
+    assert memory_only == [["0", "1"], ["2"]]
+
+
+SHARED_FRAMES = 6
+
+
+def _embed_job(folder: str, order: list[int], start: multiprocessing.synchronize.Barrier,
+               results: multiprocessing.Queue) -> None:
+    """One job of the test below, in its own process: a tiny SAM's segmentor (the same weights in every job)
+    embedding the shared frames in ``order``, two a call; puts the size of each encoder call and the embeddings
+    (float32 arrays by frame) on ``results``."""
+    torch.manual_seed(0)
+    segmentor = Segmentor(build_sam("tiny"), batch_size=2, cache=EmbeddingCache(folder), weights="tiny, seed 0")
+    calls: list[int] = []
+    encode = segmentor.encode
+
+    def counted(frames):
+        calls.append(len(frames))
+        time.sleep(0.3)  # a slow encoder: the other job asks for the same frames meanwhile
+        return encode(frames)
+
+    segmentor.encode = counted
+    frames = [np.full((24, 32, 3), 20 * index, dtype=np.uint8) for index in range(SHARED_FRAMES)]
+    start.wait(120)
+    found = segmentor.embeddings([frames[i] for i in order], [f"synrvos/valid/v/{i:05d}" for i in order])
+    results.put((order[0], calls, {i: entry.embedding.float().numpy() for i, entry in zip(order, found, strict=True)}))
+
+
+def test_two_processes_embedding_the_same_frames_encode_each_frame_once(tmp_path: Path) -> None:
+    # Opposite orders: each job's batches overlap the other's, the case where locks taken in turn could deadlock.
+    orders = [list(range(SHARED_FRAMES)), list(reversed(range(SHARED_FRAMES)))]
+    context = multiprocessing.get_context("spawn")  # a fork of a process that ran torch may hang
+    start, queue = context.Barrier(len(orders)), context.Queue()
+    jobs = [context.Process(target=_embed_job, args=(str(tmp_path), order, start, queue)) for order in orders]
+    for job in jobs:
+        job.start()
+    try:
+        results = sorted(queue.get(timeout=240) for _ in jobs)
+    finally:
+        for job in jobs:
+            job.join(30)
+            if job.is_alive():
+                job.kill()
+    assert [job.exitcode for job in jobs] == [0, 0]
+    assert sum(sum(calls) for _, calls, _ in results) == SHARED_FRAMES  # every frame encoded once in all
+    assert all(max(calls, default=0) <= 2 for _, calls, _ in results)
+    (_, _, first), (_, _, second) = results
+    assert set(first) == set(second) == set(range(SHARED_FRAMES))
+    assert all(np.array_equal(first[i], second[i]) for i in first)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == SHARED_FRAMES and all(p.suffix == ".pt" for p in files)

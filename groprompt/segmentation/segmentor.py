@@ -126,28 +126,25 @@ class Segmentor:
     def embeddings(self, frames: Sequence[np.ndarray], keys: Sequence[str]) -> list[FrameEmbedding]:
         """Each frame's embedding from the cache, encoding (in batches) only the frames it lacks.
 
-        A key repeated within one call is encoded once. Returned tensors are ``(C, h, w)`` (and SAM-HQ's
-        ``hq_features``) on the CPU in the cache's storage dtype (float16 by default), identical whether computed now
-        or found in the cache.
+        A key repeated within one call is encoded once, and a frame that another process sharing the cache folder
+        is encoding is waited for, not encoded again (:meth:`EmbeddingCache.fetch`). Returned tensors are
+        ``(C, h, w)`` (and SAM-HQ's ``hq_features``) on the CPU in the cache's storage dtype (float16 by default),
+        identical whether computed now or found in the cache.
         """
         if len(frames) != len(keys):
             raise GroPromptError(f"{len(frames)} frames but {len(keys)} frame keys", fix="pass one key per frame")
-        found: dict[str, FrameEmbedding] = {}
-        missing: dict[str, int] = {}
+        first = {}
         for index, key in enumerate(keys):
-            if key in found or key in missing:
-                continue
-            hit = self.cache.get(self.fingerprint, key)
-            if hit is None:
-                missing[key] = index
-            else:
-                found[key] = hit
-        for chunk in _batches(list(missing.items()), self.batch_size):
-            images = [_check_frame(frames[index], key) for key, index in chunk]
+            first.setdefault(key, index)
+
+        def encode(chunk: list[str]) -> list[FrameEmbedding]:
+            images = [_check_frame(frames[first[key]], key) for key in chunk]
             encoded, hq_features = self.encode(images)
-            for position, ((key, _), image) in enumerate(zip(chunk, images)):
-                found[key] = self.cache.put(self.fingerprint, key, encoded[position], image.shape[:2],
-                                            None if hq_features is None else hq_features[position])
+            return [FrameEmbedding(encoded[position], image.shape[:2],
+                                   None if hq_features is None else hq_features[position])
+                    for position, image in enumerate(images)]
+
+        found = self.cache.fetch(self.fingerprint, keys, encode, self.batch_size)
         return [found[key] for key in keys]
 
     def segment(self, embedding: torch.Tensor, boxes: np.ndarray | torch.Tensor, original_size: tuple[int, int],
