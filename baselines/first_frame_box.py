@@ -16,12 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from groprompt.data.model import Expression, FrameAnnotation
-from groprompt.groprompt_method import PrompterMethod
 from groprompt.methods import FrameOutput, VideoHeader
+from groprompt.methods.prompter import PrompterMethod
 
 
 class FirstFrameBox(PrompterMethod):
-    """The top-1 box of frame 0 for every frame; options as :class:`~groprompt.groprompt_method.PrompterMethod`."""
+    """The top-1 box of frame 0 for every frame; options as :class:`~groprompt.methods.prompter.PrompterMethod`."""
 
     name = "first-frame-box"
     description = "The grounder's top-1 box on the first frame, repeated on every frame (no temporal grounding)."

@@ -1,6 +1,6 @@
 """Grounded-SAM (Table 6): the pre-trained Grounding DINO, zero-shot, prompting the frozen SAM.
 
-The same prompter code as GroPrompt (:class:`groprompt.groprompt_method.PrompterMethod`): the top-1 box per frame
+The same prompter code as GroPrompt (:class:`groprompt.methods.prompter.PrompterMethod`): the top-1 box per frame
 with no score threshold (docs/method_spec.md §7: RVOS always has one referent). What differs is the checkpoint: the
 grounder as pre-trained on images (``groundingdino_swint_ogc.pth`` / a ``grounding-dino-tiny`` folder, or the
 stand-in grounder of the embedded default), never fine-tuned on video.
@@ -10,7 +10,7 @@ stand-in grounder of the embedded default), never fine-tuned on video.
 
 from __future__ import annotations
 
-from groprompt.groprompt_method import PrompterMethod
+from groprompt.methods.prompter import PrompterMethod
 
 
 class GroundedSAM(PrompterMethod):

@@ -21,8 +21,8 @@ import numpy as np
 
 from groprompt.data.model import Expression, FrameAnnotation, Video
 from groprompt.errors import GroPromptError
-from groprompt.groprompt_method import PrompterMethod
 from groprompt.methods import FrameOutput, VideoHeader
+from groprompt.methods.prompter import PrompterMethod
 from groprompt.tracking.sam2 import Masklets, Sam2Stream, Sam2Tracker
 
 PROMPT_FRAMES = ("first", "best")
@@ -32,7 +32,7 @@ class GroundedSAM2(PrompterMethod):
     """Top-1 grounder box on one frame per expression, propagated by SAM 2.
 
     Args:
-        checkpoint, size, tokenizer, batch_size: the grounder, as :class:`~groprompt.groprompt_method.PrompterMethod`.
+        checkpoint, size, tokenizer, batch_size: the grounder, as :class:`~groprompt.methods.prompter.PrompterMethod`.
         tracker: the SAM 2 folder (a ``Sam2VideoModel`` and its processor, as ``save_pretrained`` writes them).
         prompt_frame: ``first`` (online) or ``best`` (offline), see the module docstring.
         device: where the grounder and SAM 2 run.

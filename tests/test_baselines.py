@@ -21,9 +21,9 @@ from groprompt.cli import main
 from groprompt.data.model import Expression
 from groprompt.data.registry import open_dataset
 from groprompt.errors import GroPromptError
-from groprompt.groprompt_method import GroPrompt, PrompterMethod
 from groprompt.inference import read_boxes
 from groprompt.methods import discover_methods
+from groprompt.methods.prompter import GroPrompt, PrompterMethod
 from groprompt.prompting import build_prompter
 from groprompt.prompting.config import minilm_dir
 from groprompt.segmentation import SAM_VARIANTS, build_sam, save_sam

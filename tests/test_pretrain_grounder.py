@@ -18,7 +18,7 @@ from groprompt.boxes import pixel_xyxy_to_normalized_cxcywh
 from groprompt.cli import main
 from groprompt.data.refytvos import load_refytvos
 from groprompt.errors import GroPromptError
-from groprompt.groprompt_method import load_prompter
+from groprompt.methods.prompter import load_prompter
 from groprompt.metrics.boxes import box_iou
 from groprompt.pretraining.dense_targets import (
     assign_tokens,

@@ -23,7 +23,7 @@ import numpy as np
 from groprompt.data.model import Expression, FrameAnnotation
 from groprompt.devices import resolve_device
 from groprompt.errors import GroPromptError
-from groprompt.methods import FrameOutput, Method
+from groprompt.methods.base import FrameOutput, Method
 from groprompt.precision import check_precision
 
 if TYPE_CHECKING:
