@@ -19,7 +19,7 @@ from groprompt.errors import GroPromptError
 from groprompt.precision import autocast, check_precision, float32_matmuls, forward_precision
 from groprompt.prompting import build_prompter, preprocess_frames
 from groprompt.prompting.params import read_params_config
-from groprompt.reporting.table5 import build_table5
+from groprompt.reporting.table5 import build_table5, read_params
 from groprompt.segmentation import Segmentor, load_sam
 from groprompt.training import ClipSampler, DistributedContext, Trainer, TrainingConfig, box_only_videos
 
@@ -153,15 +153,20 @@ def test_prompter_methods_take_the_precision(standins):
         registry.create("grounded-sam", {"checkpoint": standins["prompter"], "size": "tiny", "precision": "half"})
 
 
-def test_table5_names_a_precision_other_than_fp32(tmp_path):
+def test_table5_always_names_its_precision(tmp_path):
     params = {"prompter_size": "tiny", "trainable_groups": ["decoder"], "segmentor_variant": "tiny",
               "modalcon": True, "totals": {"prompter": {"trainable": 10}, "all": {"trainable": 10}}}
     info = dataset_kind("synrvos")
-    fp32 = build_table5(params, [], info).caption
-    assert "precision" not in fp32 and "autocast" not in fp32 and fp32 == build_table5(
-        {**params, "precision": "fp32"}, [], info).caption
-    assert "ModalCon head, bfloat16 autocast in training and inference)" in build_table5(
+    fp32 = build_table5({**params, "precision": "fp32"}, [], info).caption
+    assert "ModalCon head, float32 (fp32) in training and inference)" in fp32 and "autocast" not in fp32
+    assert build_table5(params, [], info).caption == fp32  # a JSON without precision: the default, fp32
+    assert "ModalCon head, TF32 matrix products (tf32) in training and inference)" in build_table5(
+        {**params, "precision": "tf32"}, [], info).caption
+    assert "ModalCon head, bfloat16 autocast (bf16) in training and inference)" in build_table5(
         {**params, "precision": "bf16"}, [], info).caption
+    (tmp_path / "params.json").write_text(json.dumps({**params, "precision": "half"}))
+    with pytest.raises(GroPromptError, match="malformed .*precision 'half' is not one of fp32, tf32, bf16"):
+        read_params(tmp_path / "params.json")
     config = tmp_path / "params.yaml"
     config.write_text("prompter: {size: tiny}\nprecision: tf32\n")
     assert read_params_config(config).precision == "tf32"

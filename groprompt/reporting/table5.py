@@ -3,8 +3,8 @@
 Our GroPrompt count comes from the JSON of ``groprompt params --json`` (:mod:`groprompt.prompting.params`): the
 models of the study's config built on the meta device, the freezing policy applied, ``requires_grad`` counted.
 Nothing of ours is typed in; the paper's rows (ReferFormer ~112M, OnlineRefer ~221M, DEVA ~112M, GroPrompt ~15M,
-with their J&F) are in "reported" columns. A study whose models ran in another precision than fp32 (the JSON's
-``precision``, from the params config's) says so in the caption; an fp32 study's caption names none.
+with their J&F) are in "reported" columns. The caption always names the precision the study's models ran in (the
+JSON's ``precision``, from the params config's; fp32 where the JSON has none).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 
 from groprompt.data.registry import DatasetKind
 from groprompt.errors import GroPromptError
-from groprompt.precision import DEFAULT_PRECISION
+from groprompt.precision import DEFAULT_PRECISION, PRECISIONS
 from groprompt.reporting.reported import reported_rows
 from groprompt.reporting.results import MethodRuns
 from groprompt.reporting.tables import Column, Table, format_params
 
 OURS = "groprompt-lbox-contra"
 """The row whose parameters we count and whose J&F we show: the full GroPrompt."""
-PRECISION_WORDS = {"tf32": "TF32 matrix products", "bf16": "bfloat16 autocast"}
-"""How the caption names a precision other than the default (groprompt.precision)."""
+PRECISION_WORDS = {"fp32": "float32", "tf32": "TF32 matrix products", "bf16": "bfloat16 autocast"}
+"""How the caption names each precision of :data:`groprompt.precision.PRECISIONS`."""
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -35,6 +35,8 @@ def read_params(path: str | Path) -> dict[str, Any]:
         trainable = content["totals"]["all"]["trainable"]
         if not isinstance(trainable, int):
             raise TypeError(f"totals.all.trainable is {trainable!r}, not an integer")
+        if content.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
+            raise ValueError(f"precision {content['precision']!r} is not one of {', '.join(PRECISIONS)}")
     except FileNotFoundError:
         raise GroPromptError("parameter-count file is missing", path=path,
                              fix="write it with groprompt params --config CONFIG --json FILE") from None
@@ -51,8 +53,7 @@ def _study(params: Mapping[str, Any]) -> str:
         parts.append(f"SAM {params['segmentor_variant']} (frozen)")
     parts.append("ModalCon head" if params.get("modalcon") else "no ModalCon head")
     precision = params.get("precision", DEFAULT_PRECISION)
-    if precision != DEFAULT_PRECISION:
-        parts.append(f"{PRECISION_WORDS[precision]} in training and inference")
+    parts.append(f"{PRECISION_WORDS[precision]} ({precision}) in training and inference")
     return ", ".join(parts)
 
 
