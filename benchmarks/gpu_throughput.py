@@ -23,6 +23,10 @@ Then, each measurement in a fresh process (its peak memory its own):
 * **naive**, per precision: Grounded-SAM as its demo runs, once per (frame, expression): the frame decoded and
   resized on the CPU, one Grounding DINO forward of that pair, ``SamPredictor.set_image`` (PIL resize, image
   encoder) and one box decoded, the mask written as a PNG. No sharing, batching or threads;
+* **video methods**, per precision: ``groprompt infer`` of each of :data:`VIDEO_METHODS` (``--video-methods``), the
+  methods that segment whole videos themselves (Grounded-SAM-2 prompted on the first frame or on its most confident
+  one, GT box + SAM 2, SAM 3; docs/method_spec.md §10-§11) on random SAM 2.1 Hiera-L and SAM 3 models of the
+  released shapes (``video_models.py``; the ``tiny`` size: the stand-ins' shapes);
 * **training**, per precision and variant (L_box; L_box + L_contra): ``training_speed.py``'s measurement of the
   real training step on clips of T frames, one clip a step.
 
@@ -58,6 +62,8 @@ EXPRESSIONS = ("the man on the left riding a horse", "a small red car moving rig
                "the white bird at the top", "the woman in the middle holding a bike",
                "a black cat sitting in front")
 """Sentences of the dataset, of the lengths of Ref-YouTube-VOS's (in the generated vocabulary's words)."""
+VIDEO_METHODS = ("grounded-sam-2", "grounded-sam-2 (best frame)", "gt-box-sam2", "sam3")
+"""The methods that segment whole videos themselves (docs/method_spec.md §10-§11), measured through groprompt infer."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Study:
     clip_length: int
     threads: int | None
     workdir: Path
+    video_methods: tuple[str, ...] = ()
 
     @property
     def data(self) -> Path:
@@ -88,6 +95,24 @@ class Study:
     @property
     def sam(self) -> Path:
         return self.workdir / ("sam_vit_h.pth" if self.size == "paper" else "sam_tiny.pt")
+
+    @property
+    def sam2(self) -> Path:
+        return self.workdir / "sam2"
+
+    @property
+    def sam3(self) -> Path:
+        return self.workdir / "sam3"
+
+    def method_options(self, row: str) -> tuple[str, list[str]]:
+        """The method and ``--option`` values of an inference row of :data:`VIDEO_METHODS` or ``grounded-sam``."""
+        grounder = [f"checkpoint={self.prompter}", f"size={SIZES[self.size][0]}"]
+        return {"grounded-sam": ("grounded-sam", grounder),
+                "grounded-sam-2": ("grounded-sam-2", [*grounder, f"tracker={self.sam2}"]),
+                "grounded-sam-2 (best frame)": ("grounded-sam-2", [*grounder, f"tracker={self.sam2}",
+                                                                     "prompt_frame=best"]),
+                "gt-box-sam2": ("gt-box-sam2", [f"tracker={self.sam2}"]),
+                "sam3": ("sam3", [f"sam3={self.sam3}"])}[row]
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -132,53 +157,67 @@ def write_dataset(study: Study) -> None:
 
 
 def write_models(study: Study) -> str:
-    """The prompter folder and the SAM file; returns where the tokenizer's vocabulary came from."""
+    """Whatever of the prompter folder, the SAM file and the video models (those ``study.video_methods`` need) is not
+    in the workdir yet; returns where the tokenizer's vocabulary came from."""
     import torch
+    from video_models import write_sam2, write_sam3
 
     from groprompt.prompting import build_detector, build_prompter
     from groprompt.segmentation import SAM_VARIANTS, build_sam, save_sam
 
     prompter_size, sam_variant, _ = SIZES[study.size]
+    source = "as written before (--workdir)"
     # Random initialisation of ViT-H and Swin-B takes minutes on a CPU, seconds on the GPU.
     with torch.device(study.device):
-        if prompter_size == "tiny":
-            prompter = build_prompter("tiny")
-            detector, source = prompter.detector, "the MiniLM package's"
-            prompter.tokenizer.save_pretrained(study.prompter)
-        else:
-            from full_size import bert_tokenizer
+        if not (study.prompter / "model.safetensors").is_file():
+            if prompter_size == "tiny":
+                prompter = build_prompter("tiny")
+                detector, source = prompter.detector, "the MiniLM package's"
+                prompter.tokenizer.save_pretrained(study.prompter)
+            else:
+                from full_size import bert_tokenizer
 
-            detector = build_detector(prompter_size)
-            source = bert_tokenizer(study.prompter)[1]
-        detector.save_pretrained(study.prompter)
-        sam = build_sam(sam_variant)
-    if sam_variant in ("vit_b", "vit_l", "vit_h"):  # the official release's layout: a plain state dict
-        torch.save({key: value.cpu() for key, value in sam.state_dict().items()}, study.sam)
-    else:
-        save_sam(sam.cpu(), SAM_VARIANTS[sam_variant], study.sam)
+                detector = build_detector(prompter_size)
+                source = bert_tokenizer(study.prompter)[1]
+            detector.save_pretrained(study.prompter)
+        if not study.sam.is_file():
+            sam = build_sam(sam_variant).cpu()
+            if sam_variant in ("vit_b", "vit_l", "vit_h"):  # the official release's layout: a plain state dict
+                torch.save(sam.state_dict(), study.sam)
+            else:
+                save_sam(sam, SAM_VARIANTS[sam_variant], study.sam)
+        if set(study.video_methods) - {"sam3"} and not (study.sam2 / "config.json").is_file():
+            write_sam2(study.sam2, study.size)
+        if "sam3" in study.video_methods and not (study.sam3 / "config.json").is_file():
+            write_sam3(study.sam3, study.size)
     return source
 
 
 # ----------------------------------------------------------------------------------------------- inference
 
 
-def run_infer(study: Study, precision: str) -> dict:
-    """``groprompt infer`` in its own process; its run statistics and stage record."""
-    prompter_size, sam_variant, _ = SIZES[study.size]
-    out = study.workdir / f"infer_{precision}"
+def run_infer(study: Study, precision: str, row: str = "grounded-sam") -> dict:
+    """``groprompt infer`` of one row (``grounded-sam``, the prompter method on the random grounder, or one of
+    :data:`VIDEO_METHODS`) in its own process; its run statistics and stage record."""
+    _, sam_variant, _ = SIZES[study.size]
+    method, options = study.method_options(row)
+    name = f"{row.replace(' ', '_').replace('(', '').replace(')', '')}_{precision}"
+    out = study.workdir / f"infer_{name}"
     shutil.rmtree(out, ignore_errors=True)
-    stage = study.workdir / f"infer_{precision}.stats.json"
-    command = [sys.executable, "-m", "groprompt.cli", "--stats", str(stage), "infer", "--method", "grounded-sam",
-               "--option", f"checkpoint={study.prompter}", "--option", f"size={prompter_size}",
-               "--dataset-kind", "refytvos", "--data", str(study.data), "--split", "train",
-               "--segmentor", str(study.sam), "--segmentor-variant", sam_variant, "--precision", precision,
-               "--device", study.device, "--out", str(out), "--baselines-dir", str(REPO / "baselines")]
-    _run(command, study, study.workdir / f"infer_{precision}.log")
+    stage = study.workdir / f"infer_{name}.stats.json"
+    segmentor = ["--segmentor", str(study.sam), "--segmentor-variant", sam_variant] if row == "grounded-sam" else []
+    command = [sys.executable, "-m", "groprompt.cli", "--stats", str(stage), "infer", "--method", method,
+               *(flag for option in options for flag in ("--option", option)),
+               "--dataset-kind", "refytvos", "--data", str(study.data), "--split", "train", *segmentor,
+               "--precision", precision, "--device", study.device, "--out", str(out),
+               "--baselines-dir", str(REPO / "baselines")]
+    _run(command, study, study.workdir / f"infer_{name}.log")
     run = json.loads((out / "run_stats.json").read_text())
     record = json.loads(stage.read_text())
+    cache = run["segmentor_cache"] or {}
     return {"expression_frames": run["expression_frames"], "frames": run["frames"], "seconds": run["seconds"],
             "prompter": run["method_seconds"], "sam": run["segmentor_seconds"],
-            "encoder_passes": run["segmentor_cache"]["encoder_passes"],
+            "encoder_passes": cache.get("encoder_passes"),
             "startup": record["wall_seconds"] - run["seconds"],
             "memory": record["peak_gpu_memory_mb"] if study.device != "cpu" else record["peak_rss_mb"]}
 
@@ -299,11 +338,13 @@ def _machine(device: str) -> str:
     return f"{where}; torch {torch.__version__}, transformers {transformers.__version__}; {date.today()}"
 
 
-def report(study: Study, vocabulary: str, inference: dict, naive: dict, training: dict) -> None:
+def report(study: Study, vocabulary: str, inference: dict, naive: dict, video: dict, training: dict) -> None:
     memory = "peak GPU MiB" if study.device != "cpu" else "peak RSS MiB"
     prompter_size, sam_variant, _ = SIZES[study.size]
     print(f"# gpu_throughput: {_machine(study.device)}")
-    print(f"models: Grounding DINO {prompter_size}, SAM {sam_variant}, random weights; tokenizer vocabulary "
+    videos = (f", SAM 2 and SAM 3 {'Hiera-L and released shape' if study.size == 'paper' else 'tiny'}"
+              if study.video_methods else "")
+    print(f"models: Grounding DINO {prompter_size}, SAM {sam_variant}{videos}, random weights; tokenizer vocabulary "
           f"{vocabulary}; data: {study.videos} videos x {study.frames} frames of {study.frame[0]}x{study.frame[1]}, "
           f"{study.expressions} expressions a frame")
     print("\n## Inference: groprompt infer (shared per-frame work) and the naive loop\n")
@@ -327,6 +368,13 @@ def report(study: Study, vocabulary: str, inference: dict, naive: dict, training
         if precision in naive:
             parts.append(f"x{rate[precision] / naive_rate[precision]:.2f} of the naive loop")
         print(f"{precision}: groprompt infer at {', '.join(parts)}")
+    if video:
+        print("\n## Video methods: groprompt infer of the methods that segment whole videos themselves\n")
+        print(f"| precision | method | expression-frames/s | in the method s | other s | start-up s | {memory} |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for (precision, row), run in video.items():
+            print(f"| {precision} | {row} | {run['expression_frames'] / run['seconds']:.2f} | {run['prompter']:.1f} | "
+                  f"{run['seconds'] - run['prompter']:.1f} | {run['startup']:.1f} | {run['memory']:.0f} |")
     if training:
         print(f"\n## Training: one step on a clip of T={study.clip_length} frames, {study.train_steps} timed steps "
               f"after {study.warmup}\n")
@@ -361,13 +409,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-length", type=int, default=5, help="T, frames a training clip (default: 5)")
     parser.add_argument("--threads", type=int, help="torch CPU threads of every measurement (default: torch's)")
     parser.add_argument("--workdir", type=Path, help="keep data, models and outputs here (default: a temp folder)")
+    parser.add_argument("--video-methods", nargs="*", choices=VIDEO_METHODS, default=list(VIDEO_METHODS),
+                        help="methods that segment whole videos to measure at every precision; none to skip "
+                             "(default: all)")
     args = parser.parse_args(argv)
     paper = args.size == "paper"
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gpu_throughput_"))
     study = Study(args.size, args.device, args.videos, args.frames or (30 if paper else 6), args.expressions,
                   tuple(args.frame or SIZES[args.size][2]), tuple(args.precisions),
                   10 if args.train_steps is None and paper else 3 if args.train_steps is None else args.train_steps,
-                  args.warmup, args.clip_length, args.threads, workdir.resolve())
+                  args.warmup, args.clip_length, args.threads, workdir.resolve(), tuple(args.video_methods))
     # The project from this checkout (no install needed), full_size.py and training_speed.py; spawned children
     # inherit this path.
     sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
@@ -380,16 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if not (study.data / "meta_expressions").is_dir():
         write_dataset(study)
-    vocabulary = "as written before (--workdir)"
-    if not (study.prompter / "model.safetensors").is_file() or not study.sam.is_file():
-        vocabulary = write_models(study)
+    vocabulary = write_models(study)
     print(f"data and models ready in {time.perf_counter() - started:.0f} s under {study.workdir}", flush=True)
     inference = {precision: run_infer(study, precision) for precision in study.precisions}
     naive = {precision: _fresh(run_naive, study, precision) for precision in args.naive if precision in inference}
+    video = {(precision, row): run_infer(study, precision, row)
+             for precision in study.precisions for row in study.video_methods}
     training = {(precision, variant): _fresh(run_training, study, precision, variant)
                 for precision in study.precisions for variant in ("L_box only", "L_box + L_contra")
                 if study.train_steps > 0}
-    report(study, vocabulary, inference, naive, training)
+    report(study, vocabulary, inference, naive, video, training)
     if args.workdir is None:
         shutil.rmtree(study.workdir)
     return 0

@@ -14,7 +14,7 @@ import functools
 import json
 import os
 import shutil
-import string
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,59 +30,22 @@ from groprompt.inference import read_boxes, read_masks, run_inference
 from groprompt.methods import FrameOutput, Method, discover_methods
 from groprompt.tracking.sam3 import Masklet, Sam3Video
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from video_models import write_sam3  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
-IMAGE_SIZE, PATCH = 112, 14
 LONG = "the small square that keeps moving right"
 """Longer than the tiny tokenizer's 32 tokens (one per character): SAM 3 gets a word prefix of it."""
 
 
 def tiny_sam3(folder: Path) -> Path:
-    """Save a random tiny SAM 3 video model, its processor and tokenizer into ``folder`` (seed 0).
-
-    Every width the tracker shares with the detector is 128: the tracker's memory is 64 channels wide (fixed in
-    the library), and its object pointers are split into memory-wide tokens only when the model is wider.
-    """
-    from transformers import CLIPTokenizer, Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
-    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
-    from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
-
-    grid = IMAGE_SIZE // PATCH
-    vision = {"model_type": "sam3_vision_model", "fpn_hidden_size": 128,
-              "backbone_feature_sizes": [[4 * grid] * 2, [2 * grid] * 2, [grid] * 2],
-              "backbone_config": {"model_type": "sam3_vit_model", "hidden_size": 32, "intermediate_size": 64,
-                                  "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": IMAGE_SIZE,
-                                  "patch_size": PATCH, "window_size": 4, "global_attn_indexes": [1],
-                                  "pretrain_image_size": 56}}
-    chars = list(string.ascii_lowercase + string.digits + ".,'-")
-    vocab = {token: i for i, token in enumerate(["<|startoftext|>", "<|endoftext|>", *chars,
-                                                 *(c + "</w>" for c in chars)])}
-    text = {"model_type": "clip_text_model", "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64,
-            "projection_dim": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 32,
-            "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1}
-    block = {"hidden_size": 128, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
-    detector = {"vision_config": vision, "text_config": text, "geometry_encoder_config": block,
-                "detr_encoder_config": block, "detr_decoder_config": {**block, "num_queries": 4},
-                "mask_decoder_config": {"hidden_size": 128, "num_attention_heads": 2}}
-    tracker = {"vision_config": vision, "image_size": IMAGE_SIZE,
-               "prompt_encoder_config": {"hidden_size": 128, "image_size": IMAGE_SIZE, "patch_size": PATCH},
-               "mask_decoder_config": {"hidden_size": 128, "mlp_dim": 64, "num_attention_heads": 2,
-                                       "iou_head_hidden_dim": 32},
-               "memory_attention_hidden_size": 128, "memory_attention_num_layers": 1,
-               "memory_attention_feed_forward_hidden_size": 128, "memory_attention_rope_feat_sizes": [grid, grid],
-               "memory_encoder_hidden_size": 128, "memory_encoder_output_channels": 64,
-               "mask_downsampler_embed_dim": 128, "memory_fuser_embed_dim": 128, "memory_fuser_intermediate_dim": 64}
-    config = Sam3VideoConfig(detector_config=detector, tracker_config=tracker, low_res_mask_size=4 * grid,
-                             score_threshold_detection=0.2, new_det_thresh=0.2)
+    """A random tiny SAM 3 video model (seed 0), its processor and tokenizer saved into ``folder``: the benchmark's
+    ``tiny`` size (benchmarks/video_models.py), detection thresholds 0.2 so that random weights detect something."""
     torch.manual_seed(0)
-    Sam3VideoModel(config).save_pretrained(folder)
-    size = {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
-    Sam3VideoProcessor(image_processor=Sam3ImageProcessor(size=size),
-                       video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3),
-                       tokenizer=CLIPTokenizer(vocab=vocab, merges=[])).save_pretrained(folder)
-    return folder
+    return write_sam3(folder, "tiny")
 
 
 @pytest.fixture(scope="module")

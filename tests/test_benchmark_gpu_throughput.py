@@ -38,7 +38,8 @@ def test_tiny_run_prints_every_figure(tmp_path):
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "gpu_throughput.py"), "--videos", "1", "--frames", "2", "--expressions",
          "2", "--precisions", "fp32", "bf16", "--naive", "fp32", "--train-steps", "1", "--warmup", "0",
-         "--threads", "1", "--workdir", str(tmp_path / "work")],
+         "--threads", "1", "--video-methods", "grounded-sam-2 (best frame)", "sam3", "--workdir",
+         str(tmp_path / "work")],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -46,5 +47,7 @@ def test_tiny_run_prints_every_figure(tmp_path):
                 "| fp32 | L_box only |", "| bf16 | L_box + L_contra |"):
         assert row in out
     assert "| 2 / 2 |" in out  # one SAM encoder pass per distinct frame
+    for row in ("| fp32 | grounded-sam-2 (best frame) |", "| bf16 | sam3 |"):
+        assert row in out
     assert "bf16: groprompt infer at x" in out and "L_box + L_contra, bf16: x" in out
     assert not any((tmp_path / "work").glob("naive_*"))  # the naive loop's masks are cleaned up
