@@ -191,18 +191,23 @@ def test_whole_video_tracking_with_several_prompt_frames_equals_fresh_sessions(m
                                                                 (masklets.scores[obj] <= 1)).all()
 
 
-def test_infer_runs_both_methods_end_to_end_and_writes_masks(models, root, tmp_path, capsys):
+def test_infer_runs_both_methods_end_to_end_writes_masks_and_resumes(models, root, tmp_path, capsys):
     for method, options in (("gt-box-sam2", [f"tracker={models[0]}"]),
                             ("grounded-sam-2", [f"tracker={models[0]}", f"checkpoint={models[1]}", "size=tiny",
                                                 "prompt_frame=best"])):
         out = tmp_path / method
         flags = [flag for option in options for flag in ("--option", option)]
-        assert main(["infer", "--method", method, *flags, "--dataset-kind", "refytvos", "--data", str(root),
-                     "--split", "train", "--out", str(out), "--baselines-dir", str(BASELINES)]) == 0
+        command = ["infer", "--method", method, *flags, "--dataset-kind", "refytvos", "--data", str(root),
+                   "--split", "train", "--out", str(out), "--baselines-dir", str(BASELINES)]
+        assert main(command) == 0
         stats = json.loads((out / "run_stats.json").read_text())
         assert stats["videos_run"] == 2 and stats["segmentor_cache"] is None  # no SAM: the method segments
         assert stats["file_digests"]["option tracker"]  # a retrained tracker invalidates finished videos
         assert sorted(p.name for p in (out / "masks").iterdir()) == ["late.json", "one.json"]
+        written = (out / "masks" / "late.json").read_bytes()
+        assert main(command) == 0  # the same command again: finished videos are kept, not recomputed
+        again = json.loads((out / "run_stats.json").read_text())
+        assert again["videos_skipped"] == 2 and (out / "masks" / "late.json").read_bytes() == written
 
 
 @pytest.mark.parametrize("damage, message", [
