@@ -16,14 +16,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 
 from groprompt.data.model import Dataset
-from groprompt.files import atomic_write_text
+from groprompt.file_memo import FileMemo, cache_folder, recall, stamp
 
 _METADATA_SUFFIXES = (".json", ".txt", ".csv", ".yaml", ".yml")
 _METADATA_DEPTH = 3
@@ -34,7 +33,7 @@ MEMO_MIN_BYTES = 64 << 20
 MEMO_ENV = "GROPROMPT_DIGEST_MEMO"
 """Environment variable naming the memo file (default ``$XDG_CACHE_HOME/groprompt/file-digests.json``, with
 ``~/.cache`` for an unset ``XDG_CACHE_HOME``)."""
-_MEMO_FORMAT = "groprompt-file-digests/1"
+_MEMO_KIND = "file-digests"
 
 
 def path_digest(path: str | Path) -> str:
@@ -54,23 +53,23 @@ def path_digest(path: str | Path) -> str:
 def file_digest(path: Path) -> str:
     """The blake2b digest of a file's bytes, remembered for a file of at least :data:`MEMO_MIN_BYTES`.
 
-    The memo (:data:`MEMO_ENV`) maps a file's resolved path to its digest and status when hashed: size,
-    modification and status-change times (ns), inode and device. The status-change time cannot be set by a user and
-    moves with every write, so a remembered digest is reused only for the very bytes it was computed from; a
-    touched, renamed or copied file is read once more (same digest). A memo that cannot be read or written (a
-    read-only home) only costs the reading.
+    The memo (:data:`MEMO_ENV`; a :class:`groprompt.file_memo.FileMemo`) maps a file's resolved path to its digest
+    and status when hashed: size, modification and status-change times (ns), inode and device. The status-change
+    time cannot be set by a user and moves with every write, so a remembered digest is reused only for the very
+    bytes it was computed from; a touched, renamed or copied file is read once more (same digest). A memo that
+    cannot be read or written (a read-only home), or is corrupt, only costs the reading.
     """
     status = path.stat()
     if status.st_size < MEMO_MIN_BYTES:
         return _hash_file(path)
-    key, stamp = str(path.resolve()), _stamp(status)
-    memo = _memo_file()
-    found = _read_memo(memo).get(key)
-    if found is not None and found[:-1] == stamp:
-        return found[-1]
+    key = str(path.resolve())
+    memo = FileMemo(_memo_file(), _MEMO_KIND)
+    found = recall(memo.read(), key, status)
+    if found is not None and len(found) == 1 and isinstance(found[0], str):
+        return found[0]
     digest = _hash_file(path)
-    if _stamp(path.stat()) == stamp:  # a file that changed while it was read is not remembered
-        _remember(memo, key, [*stamp, digest])
+    if stamp(path.stat()) == stamp(status):  # a file that changed while it was read is not remembered
+        memo.add({key: [*stamp(status), digest]})  # entries of files that are gone are dropped
     return digest
 
 
@@ -117,31 +116,6 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp(status: os.stat_result) -> list[int]:
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
-
-
 def _memo_file() -> Path:
     configured = os.environ.get(MEMO_ENV)
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "groprompt" / "file-digests.json"
-
-
-def _read_memo(memo: Path) -> dict[str, list]:
-    try:
-        content = json.loads(memo.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    entries = content.get("entries") if isinstance(content, dict) and content.get("format") == _MEMO_FORMAT else None
-    return entries if isinstance(entries, dict) else {}
-
-
-def _remember(memo: Path, key: str, entry: list) -> None:
-    """Add ``entry`` to the memo, dropping entries of files that are gone (re-read first: other processes write it
-    too; one that writes between the read and the rename loses its entry, which is only read again later)."""
-    entries = {name: value for name, value in _read_memo(memo).items() if os.path.exists(name)}
-    entries[key] = entry
-    with contextlib.suppress(OSError):
-        atomic_write_text(memo, json.dumps({"format": _MEMO_FORMAT, "entries": entries}))
+    return Path(configured) if configured else cache_folder() / "file-digests.json"

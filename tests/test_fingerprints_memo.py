@@ -91,3 +91,17 @@ def test_the_sam_cache_key_is_the_files_digest_remembered(memo, tmp_path, monkey
         sam.image_encoder.neck[1].weight.add_(1.0)
     save_sam(sam, SAM_VARIANTS["tiny"], path)
     assert Segmentor.from_checkpoint(path).fingerprint != first.fingerprint and memo == [path] * 2
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"", "edited"])
+def test_a_corrupt_digest_memo_is_ignored(memo, tmp_path, damage):
+    """A memo whose body does not match its recorded digest (or that is not a memo at all) reads as empty: the
+    file is hashed again, never given a digest from a damaged entry."""
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights" * 1000)
+    digest = fingerprints.path_digest(checkpoint)
+    memo_file = tmp_path / "memo" / "digests.json"
+    data = memo_file.read_bytes()
+    memo_file.write_bytes(data.replace(digest.encode(), b"0" * len(digest)) if damage == "edited" else damage)
+    assert fingerprints.path_digest(checkpoint) == digest and memo == [checkpoint] * 2
+    assert fingerprints.path_digest(checkpoint) == digest and len(memo) == 2  # the memo was written whole again

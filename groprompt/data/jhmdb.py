@@ -21,9 +21,10 @@ Decisions:
 * Each video of ``jhmdb_annotation.txt`` must have a plain name (:mod:`groprompt.safe_names`), its frames, its
   mask file and samples in the metadata, and a query with a letter or digit. The check happens when loading
   (:mod:`groprompt.data.validation`): every frame PNG's header and end (readable, complete, every frame the size
-  of the first) and the mask file's header (``part_mask`` present, H x W of the frames, a mask for every sample
-  frame; a version-5 file's length checked against its declared elements, which catches truncation). Mask data is
-  read when a frame is; the last file read stays cached (about 3 MB).
+  of the first; all frames of the split at once, each unchanged file once: ``FileChecks``) and the mask file's
+  header (``part_mask`` present, H x W of the frames, a mask for every sample frame; a version-5 file's length
+  checked against its declared elements, which catches truncation). Mask data is read when a frame is; the last
+  file read stays cached (about 3 MB).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from tqdm import tqdm
 
 from groprompt.data.model import Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_csv, read_json, require
-from groprompt.data.validation import check_expression_text, check_frames
+from groprompt.data.validation import FileChecks, check_expression_text, check_frames, split_scope
 from groprompt.errors import GroPromptError
 from groprompt.safe_names import check_name
 
@@ -63,6 +64,9 @@ def load_jhmdb(root: str | Path, split: str = "test", *, dataset_name: str = "jh
     images = require(root / "Rename_Images", "frame folder", dataset=dataset_name)
     actions = {video: action for action in sorted(os.listdir(images)) if (images / action).is_dir()
                for video in os.listdir(images / action)}
+    checks = FileChecks(split_scope(root, split), description=f"checking {dataset_name} {split} frames")
+    checks.prefetch((images / actions[name] / name / f"{stem}.png", False) for name in sorted(queries)
+                    if name in actions for stem in _frame_names(images / actions[name] / name))
     videos = []
     for name in tqdm(sorted(queries), desc=f"checking {dataset_name} {split}", unit="video", leave=False, delay=2):
         exp_id, query = queries[name]
@@ -73,7 +77,7 @@ def load_jhmdb(root: str | Path, split: str = "test", *, dataset_name: str = "jh
             raise GroPromptError("video has no sample frames in the samples metadata", dataset=dataset_name,
                                  video=name, path=samples_file, fix="use the community's samples metadata file")
         videos.append(_load_video(root, actions[name], name, Expression(exp_id, query, ACTOR), samples[name],
-                                  samples_file, dataset_name))
+                                  samples_file, dataset_name, checks))
     return Dataset(name=dataset_name, split=split, root=root, videos=tuple(videos))
 
 
@@ -108,11 +112,16 @@ def _read_samples(path: Path, dataset: str) -> dict[str, set[str]]:
     return samples
 
 
+def _frame_names(frame_dir: Path) -> tuple[str, ...]:
+    """The frame stems (``"00001"``) of a video's folder, in order."""
+    return tuple(sorted(entry[:-4] for entry in os.listdir(frame_dir) if entry.endswith(".png")
+                        and entry[:-4].isdigit()))
+
+
 def _load_video(root: Path, action: str, name: str, expression: Expression, sample_stems: set[str],
-                samples_file: Path, dataset: str) -> Video:
+                samples_file: Path, dataset: str, checks: FileChecks) -> Video:
     frame_dir = root / "Rename_Images" / action / name
-    frame_names = tuple(sorted(entry[:-4] for entry in os.listdir(frame_dir)
-                               if entry.endswith(".png") and entry[:-4].isdigit()))
+    frame_names = _frame_names(frame_dir)
     if not frame_names:
         raise GroPromptError("video has no frames", dataset=dataset, video=name, path=frame_dir,
                              fix="re-extract Rename_Images")
@@ -123,7 +132,7 @@ def _load_video(root: Path, action: str, name: str, expression: Expression, samp
                              video=name, path=frame_dir / f"{unknown[0]}.png",
                              fix=f"check {samples_file} against the frames")
     frame_paths = tuple(frame_dir / f"{stem}.png" for stem in frame_names)
-    size = check_frames(frame_paths, dataset=dataset, video=name)
+    size = check_frames(frame_paths, dataset=dataset, video=name, checks=checks)
     mat = require(root / "puppet_mask" / action / name / "puppet_mask.mat", "mask file", dataset=dataset,
                   video=name, fix="re-extract puppet_mask")
     _check_mask_file(mat, max(int(stem) for stem in sample_stems), size, dataset=dataset, video=name)

@@ -29,6 +29,8 @@ Decisions (the layout leaves them open):
   complete, every frame of a video the size of its first), every PNG that ``meta.json`` promises, and every
   annotation PNG's header, size and label ids (0, 255 void, or an object ``meta.json`` declares for the video).
   Reading the ids decodes the annotation PNGs once; a progress bar shows when loading takes more than two seconds.
+  The files are checked for the whole split at once before its videos (``FileChecks``: in parallel, and each
+  unchanged file once, remembered across opens by its path and status).
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ from tqdm import tqdm
 from groprompt.data.model import VOID_LABEL, Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_json, require
 from groprompt.data.validation import (
+    FileChecks,
     check_expression_text,
     check_frames,
     check_label_ids,
     check_label_maps,
     check_mask_size,
+    split_scope,
 )
 from groprompt.errors import GroPromptError
 from groprompt.masks import read_label_png
@@ -143,8 +147,10 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
         meta_file = root / split / "meta.json"
         truth = _GroundTruth(annotations_dir, meta_file, _read_objects(meta_file, dataset_name))
     layout = _Split(dataset_name, split, expressions_file, _frames_dir(root, split, dataset_name), truth)
+    checks = FileChecks(split_scope(root, split), description=f"checking {dataset_name} {split} files")
+    checks.prefetch(_split_files(layout, entries))
     progress = tqdm(sorted(entries), desc=f"checking {dataset_name} {split}", unit="video", leave=False, delay=2)
-    videos = tuple(_load_video(layout, name, entries[name]) for name in progress)
+    videos = tuple(_load_video(layout, name, entries[name], checks) for name in progress)
     return Dataset(name=dataset_name, split=split, root=root, videos=videos)
 
 
@@ -203,7 +209,28 @@ def _read_objects(meta_file: Path, dataset: str) -> dict[str, dict[int, tuple[st
     return objects
 
 
-def _load_video(layout: _Split, name: str, entry: object) -> Video:
+def _split_files(layout: _Split, entries: Mapping[str, object]) -> list[tuple[str, bool]]:
+    """Every listed frame JPEG and every annotation PNG of those frames that exists, as ``(path, label_ids)`` for
+    :meth:`FileChecks.prefetch`, spelled as :func:`_load_video` spells them. A malformed entry or a missing folder
+    is passed over here: loading its video raises the error."""
+    files: list[tuple[str, bool]] = []
+    frames_dir = str(layout.frames_dir)
+    png_root = str(layout.truth.annotations_dir) if layout.truth is not None else None
+    for name in sorted(entries):
+        entry = entries[name]
+        frames = entry.get("frames") if isinstance(entry, dict) else None
+        if not isinstance(frames, list):
+            continue
+        frames = [str(frame) for frame in frames]
+        files += [(f"{frames_dir}{os.sep}{name}{os.sep}{frame}.jpg", False) for frame in frames]
+        png_dir = f"{png_root}{os.sep}{name}" if png_root is not None else None
+        if png_dir is not None and os.path.isdir(png_dir):
+            on_disk = set(os.listdir(png_dir))
+            files += [(f"{png_dir}{os.sep}{frame}.png", True) for frame in frames if f"{frame}.png" in on_disk]
+    return files
+
+
+def _load_video(layout: _Split, name: str, entry: object, checks: FileChecks) -> Video:
     dataset, source = layout.dataset, layout.expressions_file
     expect(isinstance(entry, dict) and isinstance(entry.get("frames"), list)
            and isinstance(entry.get("expressions"), dict),
@@ -222,7 +249,7 @@ def _load_video(layout: _Split, name: str, entry: object) -> Video:
             raise GroPromptError("listed frame is missing", dataset=dataset, video=name, frame=frame,
                                  path=video_dir / f"{frame}.jpg", fix="re-extract the dataset's frames")
     frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
-    size = check_frames(frame_paths, dataset=dataset, video=name)
+    size = check_frames(frame_paths, dataset=dataset, video=name, checks=checks)
 
     expressions = _video_expressions(entry["expressions"], name, source, dataset, layout.truth is not None)
     if layout.truth is None:
@@ -231,7 +258,7 @@ def _load_video(layout: _Split, name: str, entry: object) -> Video:
     else:
         objects = _declared_objects(layout.truth, layout, name, expressions)
         object_ids = tuple(sorted(objects))
-        annotations = _label_maps(layout.truth, dataset, name, frame_names, objects, size)
+        annotations = _label_maps(layout.truth, dataset, name, frame_names, objects, size, checks)
     if not expressions:
         warnings.warn(f"{dataset} {layout.name}: video {name} has no expressions in {source}; it is kept for its "
                       "frames and masks but has no expression to evaluate", stacklevel=3)
@@ -258,7 +285,7 @@ def _declared_objects(truth: _GroundTruth, layout: _Split, name: str,
 
 
 def _label_maps(truth: _GroundTruth, dataset: str, name: str, frame_names: tuple[str, ...],
-                objects: Mapping[int, tuple[str, ...]], size: tuple[int, int]) -> LabelMapSource:
+                objects: Mapping[int, tuple[str, ...]], size: tuple[int, int], checks: FileChecks) -> LabelMapSource:
     """The annotated frames of a video, each PNG checked; every frame that meta.json lists for an object must have
     its PNG."""
     png_dir = truth.annotations_dir / name
@@ -272,7 +299,8 @@ def _label_maps(truth: _GroundTruth, dataset: str, name: str, frame_names: tuple
                                      "is missing", dataset=dataset, video=name, frame=frame,
                                      path=png_dir / f"{frame}.png", fix="re-extract the dataset's annotations")
     pngs = {index: png_dir / f"{frame}.png" for index, frame in enumerate(frame_names) if f"{frame}.png" in on_disk}
-    check_label_maps(pngs.values(), size, objects, dataset=dataset, video=name, declared_in=truth.meta_file)
+    check_label_maps(pngs.values(), size, objects, dataset=dataset, video=name, declared_in=truth.meta_file,
+                     checks=checks)
     return LabelMapSource(pngs, tuple(objects), size, dataset=dataset, video=name)
 
 
