@@ -9,6 +9,9 @@ frame for SAM. One masklet per expression. Which frame is prompted is the option
 * ``best`` (offline): for each expression, the frame where the grounder's top-1 score is highest (the earliest on a
   tie); SAM 2 propagates forward from it and backward to frame 0. Needs the whole video before the first mask.
 
+Per expression, ``masks/<video>.json`` records the prompt frame, the grounder's top-1 box there and its score
+(:meth:`GroundedSAM2.expression_records`).
+
     groprompt infer --method grounded-sam-2 --option checkpoint=GROUNDER --option tracker=SAM2_FOLDER ...
 """
 
@@ -56,20 +59,27 @@ class GroundedSAM2(PrompterMethod):
         super().__init__(checkpoint, size, tokenizer, device, batch_size, precision)
         self.stream: Sam2Stream | None = None
         self.masklets: Masklets | None = None
+        self.prompts: dict[str, dict[str, object]] = {}
+        """Per expression id of the current video: its prompt frame, box and grounder score."""
 
     def start(self, video: VideoHeader | Video) -> None:
+        self.prompts = {}
         if self.online:
             self.stream = self.tracker.stream()
         else:
             self.masklets = self._track_from_best_frames(video)
+
+    def expression_records(self) -> dict[str, dict[str, object]]:
+        return self.prompts
 
     def predict(self, frame: np.ndarray, index: int, expressions: Sequence[Expression],
                 ground_truth: FrameAnnotation | None = None) -> list[FrameOutput]:
         if self.online:
             new_boxes = {}
             if index == 0:
-                boxes, _ = self.top1_boxes(frame, [expression.text for expression in expressions])
+                boxes, scores = self.top1_boxes(frame, [expression.text for expression in expressions])
                 new_boxes = dict(enumerate(boxes))
+                self._record(expressions, [0] * len(expressions), boxes, scores)
             found = self.stream.step(frame, new_boxes)
         else:
             found = self.masklets.frame(index)
@@ -86,5 +96,14 @@ class GroundedSAM2(PrompterMethod):
             scores.append(frame_scores)
         best = np.argmax(np.stack(scores), axis=0)  # (K,): the first maximum, so the earliest frame on a tie
         prompts = {k: (int(best[k]), boxes[best[k]][k]) for k in range(len(sentences))}
+        self._record(video.expressions, [int(t) for t in best], [boxes[t][k] for k, t in enumerate(best)],
+                     [scores[t][k] for k, t in enumerate(best)])
         return self.tracker.track(frames, prompts)
+
+    def _record(self, expressions: Sequence[Expression], frames: Sequence[int], boxes: Sequence[np.ndarray],
+                scores: Sequence[float]) -> None:
+        """Each expression's prompt: frame, box (xyxy pixels) and the grounder's top-1 score there."""
+        self.prompts = {expression.exp_id: {"prompt_frame": self.prompt_frame, "frame": frame,
+                                            "box": [round(float(v), 2) for v in box], "score": float(score)}
+                        for expression, frame, box, score in zip(expressions, frames, boxes, scores, strict=True)}
 

@@ -172,6 +172,7 @@ def test_grounded_sam2_best_frame_is_offline_and_equals_documented_whole_video(m
         best = int(np.flatnonzero(scores[:, k] == scores[:, k].max())[0])
         expected = documented_whole_video(documented, frames, best, {k: per_frame[best][0][k]})
         np.testing.assert_array_equal(found[k], expected[k])
+        assert method.expression_records()[video.expressions[k].exp_id]["frame"] == best
 
 
 def test_whole_video_tracking_with_several_prompt_frames_equals_fresh_sessions(models, documented, dataset):
@@ -204,6 +205,11 @@ def test_infer_runs_both_methods_end_to_end_writes_masks_and_resumes(models, roo
         assert stats["videos_run"] == 2 and stats["segmentor_cache"] is None  # no SAM: the method segments
         assert stats["file_digests"]["option tracker"]  # a retrained tracker invalidates finished videos
         assert sorted(p.name for p in (out / "masks").iterdir()) == ["late.json", "one.json"]
+        records = json.loads((out / "masks" / "late.json").read_text())["records"]
+        if method == "grounded-sam-2":  # each expression's prompt: its most confident frame, box and score
+            assert sorted(records) == ["0", "1", "2"]
+            assert all(r["prompt_frame"] == "best" and 0 <= r["frame"] < 5 and len(r["box"]) == 4
+                       and 0 <= r["score"] <= 1 for r in records.values())
         written = (out / "masks" / "late.json").read_bytes()
         assert main(command) == 0  # the same command again: finished videos are kept, not recomputed
         again = json.loads((out / "run_stats.json").read_text())
