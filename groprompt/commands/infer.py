@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from groprompt.commands._stopping import stop_cleanly
+
+    return stop_cleanly(NAME, lambda: _infer(args), "finished videos are kept: run the same command to continue")
+
+
+def _infer(args: argparse.Namespace) -> int:
     from groprompt.data.registry import open_dataset
     from groprompt.inference import check_method_fits, parse_option_pairs, run_inference, typed_options
     from groprompt.methods import accepts_option, check_options, discover_methods

@@ -80,6 +80,14 @@ def _check_inputs(args: argparse.Namespace, contrastive: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from groprompt.commands._stopping import stop_cleanly
+
+    again = "run the same command" if args.resume else "rerun with --resume"
+    return stop_cleanly(NAME, lambda: _train(args),
+                        f"the epochs completed are kept in {args.out / 'checkpoints'}: {again} to continue")
+
+
+def _train(args: argparse.Namespace) -> int:
     from groprompt.data.registry import open_dataset
     from groprompt.fingerprints import dataset_digest, path_digest
     from groprompt.training import box_only_videos, load_training_config, setup_distributed, teardown_distributed
