@@ -27,7 +27,7 @@ from groprompt.pretraining.tracker import (
     split_heldout_videos,
     tracking_loss,
 )
-from groprompt.tracking.standin import standin_sam2_config, standin_sam2_processor
+from groprompt.tracking.standin import build_standin_sam2, standin_sam2_config, standin_sam2_processor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -91,6 +91,21 @@ def test_config_round_trips_and_runs_the_video_api(tmp_path: Path) -> None:
     first = propagate_box(model, standin_sam2_processor(), frames, np.array([20, 20, 60, 50]))
     again = propagate_box(loaded, processor, frames, np.array([20, 20, 60, 50]))
     assert first.shape == (4, 96, 96) and np.array_equal(first, again)
+
+
+def test_the_stand_in_relates_prompts_to_pixels_with_one_position_basis(tmp_path: Path) -> None:
+    from transformers import Sam2VideoModel
+
+    torch.manual_seed(0)
+    model = build_standin_sam2(IMAGE_SIZE)
+    image_basis = model.shared_image_embedding.positional_embedding
+    assert torch.equal(model.prompt_encoder.shared_embedding.positional_embedding, image_basis)
+    assert not torch.equal(Sam2VideoModel(standin_sam2_config(IMAGE_SIZE)).prompt_encoder.shared_embedding
+                           .positional_embedding, image_basis)  # the library alone draws two
+    save_tracker(model, standin_sam2_processor(IMAGE_SIZE), tmp_path)
+    loaded = Sam2VideoModel.from_pretrained(tmp_path)
+    assert torch.equal(loaded.prompt_encoder.shared_embedding.positional_embedding, image_basis)
+    assert torch.equal(loaded.shared_image_embedding.positional_embedding, image_basis)
 
 
 def test_config_refuses_a_size_the_backbone_cannot_halve() -> None:

@@ -65,7 +65,7 @@ from groprompt.pretraining.loop import annotated_videos, heldout_videos, loop_pr
 from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
 from groprompt.pretraining.segmentor import bce_dice_loss, jitter_boxes
 from groprompt.seeding import seed_everything
-from groprompt.tracking.standin import STANDIN_IMAGE_SIZE, standin_sam2_config, standin_sam2_processor
+from groprompt.tracking.standin import STANDIN_IMAGE_SIZE, build_standin_sam2, standin_sam2_processor
 
 @dataclass(frozen=True)
 class TrackerPretrainConfig:
@@ -339,11 +339,8 @@ def heldout_track_j(model, processor, videos: Sequence[TrackVideo], *, device: s
 def build_standin_tracker(config: TrackerPretrainConfig, device: str | torch.device = "cpu"):
     """``(model, processor)``: a randomly initialised stand-in (``config.seed``), in eval mode (which training runs
     too, see the module docstring), and its processor."""
-    from transformers import Sam2VideoModel
-
     seed_everything(config.seed)
-    model = Sam2VideoModel(standin_sam2_config(config.image_size)).to(device).eval()
-    return model, standin_sam2_processor(config.image_size)
+    return build_standin_sam2(config.image_size).to(device), standin_sam2_processor(config.image_size)
 
 
 def pretrain_tracker(train: Sequence[TrackVideo], heldout: Sequence[TrackVideo], config: TrackerPretrainConfig, *,

@@ -102,6 +102,26 @@ def standin_sam2_config(image_size: int = STANDIN_IMAGE_SIZE):
     )
 
 
+def build_standin_sam2(image_size: int = STANDIN_IMAGE_SIZE):
+    """A randomly initialised ``Sam2VideoModel`` of :func:`standin_sam2_config` (seed torch first), in eval mode,
+    its two random Fourier position bases made one.
+
+    SAM 2 encodes prompt coordinates and image positions with one random Fourier basis, which is how the mask
+    decoder relates a box to image pixels. ``Sam2VideoModel`` keeps two buffers that are never trained
+    (``shared_image_embedding`` for the image, ``prompt_encoder.shared_embedding`` for prompts) and ties neither:
+    a released checkpoint sets both to the same values, but two random draws give a model that cannot find where a
+    box is (a first training run without this ignored its box prompts). Both are saved with the weights.
+    """
+    import torch
+    from transformers import Sam2VideoModel
+
+    model = Sam2VideoModel(standin_sam2_config(image_size)).eval()
+    with torch.no_grad():
+        model.prompt_encoder.shared_embedding.positional_embedding.copy_(
+            model.shared_image_embedding.positional_embedding)
+    return model
+
+
 def standin_sam2_processor(image_size: int = STANDIN_IMAGE_SIZE):
     """The ``transformers.Sam2VideoProcessor`` matching :func:`standin_sam2_config`: frames resized (bilinear) to
     ``image_size`` squared and ImageNet-normalised; prompts normalised to ``image_size``; low-resolution mask logits
