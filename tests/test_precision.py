@@ -22,6 +22,7 @@ from groprompt.prompting.params import read_params_config
 from groprompt.reporting.table5 import build_table5, read_params
 from groprompt.segmentation import Segmentor, load_sam
 from groprompt.training import ClipSampler, DistributedContext, Trainer, TrainingConfig, box_only_videos
+from groprompt.training.step import prepare_clip
 
 BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -71,7 +72,7 @@ def test_bf16_training_keeps_float32_master_weights_and_optimiser_state(standins
     sampler = ClipSampler(videos, config.clip_length, config.seed)
     clips = next(batch for step in range(len(sampler.pairs))
                  if (batch := sampler.batch(0, step, 0, 1, 1))[0].negative is not None)  # TextCon and ModalCon run
-    rows, grads = {}, {}
+    rows, grads, maps = {}, {}, {}
     for precision in ("fp32", "bf16"):
         prompter = build_prompter("tiny", standins["prompter"])
         segmentor = Segmentor(load_sam(standins["sam"])[0], precision=precision)
@@ -83,10 +84,18 @@ def test_bf16_training_keeps_float32_master_weights_and_optimiser_state(standins
         assert state and all(value.dtype == torch.float32 for value in state)
         assert any(not torch.equal(old, new) for old, new in zip(before, trainer.params, strict=True))
         grads[precision] = torch.cat([param.grad.reshape(-1) for param in trainer.params])
+        inputs = prepare_clip(clips[0], config, prompter, segmentor, torch.device("cpu"))
+        with torch.no_grad(), autocast(precision, torch.device("cpu")):
+            maps[precision] = [level.float() for level in prompter.encode_images(inputs.pixels).maps]
     assert rows["bf16"]["skipped_contrastive"] == 0 and np.isfinite(rows["bf16"]["total"])
-    assert rows["bf16"]["total"] == pytest.approx(rows["fp32"]["total"], rel=0.05)
-    difference = (grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm()
-    assert 0 < difference < 0.1  # bfloat16 forward passes: the same gradient, not to the bit
+    assert torch.isfinite(grads["bf16"]).all() and grads["bf16"].norm() > 0
+    # bfloat16 forward passes compute what float32 does, not to the bit: the image features (continuous) agree to
+    # bf16's 8 bits. The losses and gradients are not compared: through the two-stage query selection and the top-1
+    # query they depend on rankings, which a near tie between random queries flips (seen on an Intel Xeon: the same
+    # step's L1 0.54 in fp32, 0.64 in bf16, one frame's top-1 query changed).
+    for exact, rounded in zip(maps["fp32"], maps["bf16"], strict=True):
+        error = (rounded - exact).norm() / exact.norm()
+        assert 0 < error < 0.02
 
 
 def test_train_records_its_precision_and_refuses_to_resume_in_another(standins, tmp_path, capsys):
