@@ -62,3 +62,12 @@ def schedule_problems(*, lr: float, weight_decay: float, total_steps: int, warmu
     if not 0 <= final_fraction <= 1:
         problems.append(f"final learning-rate fraction must lie in [0, 1], got {final_fraction}")
     return problems
+
+
+def fraction_schedule_problems(*, lr: float, weight_decay: float, total_steps: int, warmup_fraction: float,
+                               final_fraction: float) -> list[str]:
+    """:func:`schedule_problems` for a warm-up given as a fraction of the steps (``int(fraction * steps)`` steps),
+    as the stand-in SAM's and SAM 2's pre-trainings give it."""
+    problems = [] if 0 <= warmup_fraction < 1 else [f"warm-up fraction must lie in [0, 1), got {warmup_fraction}"]
+    return problems + schedule_problems(lr=lr, weight_decay=weight_decay, total_steps=total_steps,
+                                        warmup_steps=int(warmup_fraction * total_steps), final_fraction=final_fraction)

@@ -43,7 +43,7 @@ from groprompt.metrics.region import region_similarity
 from groprompt.pretraining.box_masks import BoxMaskSet, filled_box_iou
 from groprompt.pretraining.loop import loop_problems, run_steps, sample_batches
 from groprompt.seeding import seed_everything
-from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
+from groprompt.pretraining.schedule import adamw_warmup_cosine, fraction_schedule_problems
 from groprompt.segmentation import SAM_VARIANTS, SamConfig, Segmentor, build_sam_from_config
 
 
@@ -79,12 +79,11 @@ class SegmentorPretrainConfig:
 
     def __post_init__(self) -> None:
         problems = loop_problems(batch_size=self.batch_size, grad_clip=self.grad_clip, eval_every=self.eval_every)
-        if not 0 <= self.warmup_fraction < 1:
-            problems.append(f"warm-up fraction must lie in [0, 1), got {self.warmup_fraction}")
         if not 0 <= self.box_jitter < 0.5:
             problems.append(f"box jitter must lie in [0, 0.5), got {self.box_jitter}")
-        problems += schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
-                                      warmup_steps=self.warmup_steps, final_fraction=self.final_lr_fraction)
+        problems += fraction_schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
+                                               warmup_fraction=self.warmup_fraction,
+                                               final_fraction=self.final_lr_fraction)
         if problems:
             raise GroPromptError("invalid segmentor pre-training settings: " + "; ".join(problems),
                                  fix="correct the pretrain-segmentor options")

@@ -62,7 +62,7 @@ from groprompt.errors import GroPromptError
 from groprompt.files import atomic_torch_save
 from groprompt.metrics.region import region_similarity
 from groprompt.pretraining.loop import annotated_videos, heldout_videos, loop_problems, run_steps
-from groprompt.pretraining.schedule import adamw_warmup_cosine, schedule_problems
+from groprompt.pretraining.schedule import adamw_warmup_cosine, fraction_schedule_problems
 from groprompt.pretraining.segmentor import bce_dice_loss, jitter_boxes
 from groprompt.seeding import seed_everything
 from groprompt.tracking.standin import STANDIN_IMAGE_SIZE, build_standin_sam2, standin_sam2_processor
@@ -118,12 +118,11 @@ class TrackerPretrainConfig:
             problems.append(f"min prompt pixels must be >= 1, got {self.min_prompt_pixels}")
         if not 0 <= self.reverse_rate <= 1:
             problems.append(f"reverse rate must lie in [0, 1], got {self.reverse_rate}")
-        if not 0 <= self.warmup_fraction < 1:
-            problems.append(f"warm-up fraction must lie in [0, 1), got {self.warmup_fraction}")
         if not 0 <= self.box_jitter < 0.5:
             problems.append(f"box jitter must lie in [0, 0.5), got {self.box_jitter}")
-        problems += schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
-                                      warmup_steps=self.warmup_steps, final_fraction=self.final_lr_fraction)
+        problems += fraction_schedule_problems(lr=self.lr, weight_decay=self.weight_decay, total_steps=self.steps,
+                                               warmup_fraction=self.warmup_fraction,
+                                               final_fraction=self.final_lr_fraction)
         if problems:
             raise GroPromptError("invalid tracker training settings: " + "; ".join(problems),
                                  fix="correct the pretrain-tracker options")
