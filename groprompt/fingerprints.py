@@ -78,7 +78,9 @@ def dataset_digest(dataset: Dataset) -> str:
     (module docstring)."""
     digest = hashlib.blake2b(digest_size=16)
     view = [[video.name, list(video.frame_names), list(video.size), list(video.object_ids),
-             [[e.exp_id, e.text, e.obj_id, e.kind, e.expression_set] for e in video.expressions]]
+             [[e.exp_id, e.text, e.obj_id, e.kind, e.expression_set,
+               *([list(e.referents)] if len(e.referents) > 1 else [])]  # one referent: digests as before
+              for e in video.expressions]]
             for video in dataset.videos]
     digest.update(json.dumps([dataset.name, dataset.split, view]).encode())
     for file in _metadata_files(Path(dataset.root)):

@@ -73,3 +73,38 @@ def test_dataset_lookup_names_known_videos():
     assert [e.exp_id for _, e in dataset.expressions()] == ["0", "1"]
     with pytest.raises(GroPromptError, match="no video called 'w'.*v"):
         dataset.video("w")
+
+
+def test_expression_referents_one_several_or_withheld():
+    assert Expression("0", "the bar", 1).referents == (1,)
+    assert Expression("0", "the bar", 1, obj_ids=(1,)).referents == (1,)
+    assert Expression("0", "the two", None, obj_ids=(2, 1)).referents == (2, 1)
+    assert Expression("0", "withheld", None).referents == ()
+
+
+@pytest.mark.parametrize(("obj_id", "obj_ids", "problem"), [
+    (None, (), "empty"), (None, (1, 1), "repeats"), (1, (1, 2), "beside several"), (None, (3,), "names one"),
+    (2, (3,), "names one"),
+])
+def test_expression_rejects_inconsistent_referents(obj_id, obj_ids, problem):
+    with pytest.raises(GroPromptError, match=f"{problem}.*expression 7"):
+        Expression("7", "x", obj_id, obj_ids=obj_ids)
+
+
+def test_union_mask_and_box_of_several_objects():
+    annotation = _Source().read(1)  # object 1: row 1, columns 0-1; object 2: pixel (3, 3)
+    union = annotation.union_mask((1, 2), (4, 4))
+    assert union.sum() == 3 and union[3, 3] and union[1, :2].all()
+    np.testing.assert_array_equal(annotation.union_box((1, 2), (4, 4)), [0, 1, 4, 4])
+    np.testing.assert_array_equal(annotation.union_box((2, 9), (4, 4)), [3, 3, 4, 4])  # absent objects add nothing
+    assert not annotation.union_mask((9,), (4, 4)).any() and annotation.union_box((9,), (4, 4)) is None
+
+
+def test_box_only_union_boxes_equal_the_union_masks_boxes():
+    source = _Source()
+    video = _video(source)
+    view = video.box_only()
+    union = view.union_boxes((1, 2))
+    for index in range(2):
+        np.testing.assert_array_equal(union[index], tight_box(source.read(index).union_mask((1, 2), (4, 4))))
+    assert np.isnan(view.union_boxes((2,))[0]).all()

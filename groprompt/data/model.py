@@ -37,6 +37,9 @@ class Expression:
             dataset withholds it (Ref-YouTube-VOS valid and test).
         kind: the expression's kind where the dataset has one (SynRVOS: ``appearance``, ``location``, ``motion``).
         expression_set: for Ref-DAVIS17, which of the four sets (annotator x first-frame/full-video) it belongs to.
+        obj_ids: every object the expression refers to, where it refers to several (MeViS); None: just ``obj_id``.
+            With several referents ``obj_id`` is None, so that code written for one object cannot silently take
+            one of them; with one, ``obj_id`` is set and ``obj_ids`` is None or ``(obj_id,)``.
     """
 
     exp_id: str
@@ -44,6 +47,31 @@ class Expression:
     obj_id: int | None
     kind: str | None = None
     expression_set: int | None = None
+    obj_ids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.obj_ids is None:
+            return
+        problem = None
+        if not self.obj_ids:
+            problem = "obj_ids is empty"
+        elif len(set(self.obj_ids)) != len(self.obj_ids):
+            problem = f"obj_ids {self.obj_ids} repeats an object"
+        elif len(self.obj_ids) > 1 and self.obj_id is not None:
+            problem = f"obj_id {self.obj_id} is set beside several obj_ids {self.obj_ids}"
+        elif len(self.obj_ids) == 1 and self.obj_id != self.obj_ids[0]:
+            problem = f"obj_ids {self.obj_ids} names one object but obj_id is {self.obj_id}"
+        if problem is not None:
+            raise GroPromptError(problem, expression=self.exp_id,
+                                 fix="give one referent as obj_id (obj_ids None or the same one), several as obj_ids "
+                                     "with obj_id None")
+
+    @property
+    def referents(self) -> tuple[int, ...]:
+        """Every object the expression refers to: ``obj_ids``, else ``(obj_id,)``, else ``()`` (withheld)."""
+        if self.obj_ids is not None:
+            return self.obj_ids
+        return (self.obj_id,) if self.obj_id is not None else ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,20 @@ class FrameAnnotation:
         if mask is None or not mask.any():
             return None
         return tight_box(mask)
+
+    def union_mask(self, obj_ids: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
+        """``(H, W) bool``: pixels of any of ``obj_ids`` (an expression's referents); all False where none is present."""
+        union = np.zeros(shape, dtype=bool)
+        for obj_id in obj_ids:
+            found = self.masks.get(obj_id)
+            if found is not None:
+                union |= found
+        return union
+
+    def union_box(self, obj_ids: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray | None:
+        """The tight box (xyxy pixels, exclusive ends) of :meth:`union_mask`; None where it is empty."""
+        union = self.union_mask(obj_ids, shape)
+        return tight_box(union) if union.any() else None
 
 
 class AnnotationSource(Protocol):
@@ -124,6 +166,17 @@ class BoxOnlyVideo:
     def present(self, obj_id: int) -> np.ndarray:
         """``(T,)`` bool: frames where the object is present (has a box)."""
         return ~np.isnan(self.boxes[obj_id][:, 0])
+
+    def union_boxes(self, obj_ids: tuple[int, ...]) -> np.ndarray:
+        """``(T, 4)`` float: per frame, the tight box of the union of ``obj_ids``' masks (an expression's
+        referents), nan rows where none is present. The box of a union is the hull of its parts' tight boxes, so it
+        is exact without masks."""
+        stacked = np.stack([self.boxes[obj_id] for obj_id in obj_ids])
+        union = np.full((self.num_frames, 4), np.nan)
+        present = ~np.isnan(stacked[:, :, 0]).all(axis=0)
+        union[present, :2] = np.nanmin(stacked[:, present, :2], axis=0)
+        union[present, 2:] = np.nanmax(stacked[:, present, 2:], axis=0)
+        return union
 
 
 @dataclass(frozen=True)
