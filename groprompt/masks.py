@@ -1,12 +1,12 @@
 """Masks on disk: palette PNG label maps and pycocotools RLE.
 
 Palette PNGs (DAVIS / Ref-YouTube-VOS) store one label per pixel: 0 background, object ids, 255 void. RLE is
-pycocotools' compressed format with ``counts`` decoded to ``str`` so it can live in JSON.
+COCO's compressed format (pycocotools encodes it; :func:`decode_rle` decodes and checks it) with ``counts``
+decoded to ``str`` so it can live in JSON.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +74,56 @@ def encode_rle(mask: np.ndarray) -> dict:
 
 
 def decode_rle(rle: dict) -> np.ndarray:
-    """Decode RLE (as written by :func:`encode_rle`) to an ``(H, W)`` boolean mask."""
-    coded = {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")
-             if isinstance(rle["counts"], str) else rle["counts"]}
-    with warnings.catch_warnings():
-        # pycocotools 2.0.x on numpy 2 warns about its own array construction; it is harmless and not ours to fix.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return coco_mask.decode(coded).astype(bool)
+    """Decode COCO compressed RLE ``{"size": [H, W], "counts": str or bytes}`` to an ``(H, W)`` boolean mask.
+
+    The format (pycocotools ``maskApi.c``, ``rleFrString``): the mask is read in column-major order as runs of
+    alternately 0 and 1, starting with 0 (a mask that starts with 1 has a first run of 0). Each run is written in
+    groups of 5 bits, low bits first, one character per group, ``chr(48 + group)``, with ``0x20`` set on every
+    group but the last and ``0x10`` of the last the sign; from the fourth run on, the value stored is the difference
+    from the run two before.
+
+    Decoded here, in numpy, rather than by pycocotools, because this checks what pycocotools does not: a counts
+    string that is empty or too short for ``H * W`` pixels decodes there to uninitialised memory, silently.
+
+    Raises:
+        ValueError: a malformed size or counts (a character outside ``'0'..'o'``, a truncated last run, a negative
+            run, runs that do not add up to ``H * W``), saying which.
+    """
+    size, counts = rle.get("size"), rle.get("counts")
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in size)):
+        raise ValueError(f"RLE size {size!r} is not [height, width]")
+    height, width = size
+    if isinstance(counts, str):
+        if not counts.isascii():
+            raise ValueError("RLE counts hold a character outside '0'..'o'")
+        counts = counts.encode("ascii")
+    if not isinstance(counts, bytes):
+        raise ValueError(f"RLE counts are a {type(counts).__name__}, not a compressed string (uncompressed RLE, "
+                         "a list of runs, is not read)")
+    runs = _runs(np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48)
+    if runs.sum() != height * width:
+        raise ValueError(f"RLE runs cover {int(runs.sum())} pixels, not height x width = {height * width}")
+    values = np.arange(runs.size, dtype=np.uint8) & 1
+    return np.repeat(values, runs).astype(bool).reshape(width, height).T
+
+
+def _runs(codes: np.ndarray) -> np.ndarray:
+    """The run lengths of a compressed counts string given as ``character - 48`` codes (:func:`decode_rle`)."""
+    if codes.size == 0 or codes.min() < 0 or codes.max() > 63:
+        raise ValueError("RLE counts are empty" if codes.size == 0 else
+                         "RLE counts hold a character outside '0'..'o'")
+    last = (codes & 0x20) == 0  # the last group of each run
+    if not last[-1]:
+        raise ValueError("RLE counts end inside a run (truncated)")
+    starts = np.flatnonzero(np.concatenate(([True], last[:-1])))
+    position = np.arange(codes.size) - np.repeat(starts, np.diff(np.append(starts, codes.size)))
+    values = np.add.reduceat((codes & 0x1F) << (5 * position), starts)
+    groups = np.diff(np.append(starts, codes.size))
+    values -= np.where(codes[last] & 0x10, 1 << (5 * groups), 0)  # the sign bit of the last group
+    runs = values.copy()  # from the fourth run on, each is stored as its difference from the run two before
+    runs[1::2] = np.cumsum(values[1::2])
+    runs[2::2] = np.cumsum(values[2::2])
+    if (runs < 0).any():
+        raise ValueError("RLE counts give a negative run")
+    return runs
