@@ -7,11 +7,13 @@ import os
 import time
 
 NAME = "synrvos"
-HELP = "Generate SynRVOS, the synthetic referring-video benchmark, in the Ref-YouTube-VOS layout."
+HELP = "Generate SynRVOS, the synthetic referring-video benchmark, in the Ref-YouTube-VOS (or MeViS) layout."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from groprompt.data.synrvos.presets import PRESETS
+    from groprompt.data.synrvos.mevis_writer import DEFAULT_MULTI_OBJECT_SHARE
+    from groprompt.data.synrvos.writer import LAYOUTS
 
     parser.add_argument("--out", required=True, help="dataset folder to create (must be new or empty)")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS),
@@ -20,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes generating videos (default: %(default)s); does not change the output")
+    parser.add_argument("--layout", default=LAYOUTS[0], choices=LAYOUTS,
+                        help="on-disk layout (default: %(default)s): refytvos writes pretrain / train / valid as "
+                             "Ref-YouTube-VOS; mevis writes train / valid_u / valid as MeViS, with expressions that "
+                             "refer to several objects")
+    parser.add_argument("--multi-object-share", type=float,
+                        help="--layout mevis only: share of expressions that refer to several objects, in [0, 1) "
+                             f"(default {DEFAULT_MULTI_OBJECT_SHARE}); synrvos.json records the share written")
     sizes = parser.add_argument_group("overrides of the preset's sizes")
     sizes.add_argument("--frame-size", type=int, help="side of the square frames, pixels")
     sizes.add_argument("--train-videos", type=int, help="videos in the train split")
@@ -37,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
     config = get_preset(args.preset).replace(frame_size=args.frame_size, train_videos=args.train_videos,
                                              valid_videos=args.valid_videos, pretrain_frames=args.pretrain_frames)
     start = time.perf_counter()
-    manifest = generate_synrvos(args.out, config, args.seed, workers=args.workers, force=args.force)
+    manifest = generate_synrvos(args.out, config, args.seed, workers=args.workers, force=args.force,
+                                layout=args.layout, multi_object_share=args.multi_object_share)
     counts = ", ".join(f"{split} {stats['videos']} videos / {stats['expressions']} expressions"
                        for split, stats in manifest["splits"].items())
+    share = manifest.get("multi_object_share")
+    several = f"; {share['realised']:.1%} refer to several objects" if share else ""
     print(f"SynRVOS ({config.name}, seed {args.seed}) written to {args.out} in {time.perf_counter() - start:.1f} s: "
-          f"{counts}")
+          f"{counts}{several}")
     return 0

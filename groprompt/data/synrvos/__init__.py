@@ -1,10 +1,12 @@
 """SynRVOS: the synthetic referring-video benchmark the embedded default study runs on (docs/synthetic_benchmark.md).
 
 ``generate_synrvos(out, get_preset("default"), seed)`` writes it in the Ref-YouTube-VOS layout; read it back with
-:func:`groprompt.data.refytvos.load_refytvos`. Modules, in pipeline order: :mod:`.presets` (sizes and knobs),
+:func:`groprompt.data.refytvos.load_refytvos`. ``layout="mevis"`` writes the same scenes in the MeViS layout, with
+expressions that refer to several objects. Modules, in pipeline order: :mod:`.presets` (sizes and knobs),
 :mod:`.scene` (objects and motion), :mod:`.backgrounds` (photograph crops), :mod:`.render` (frames and masks),
-:mod:`.expressions` (meanings, the uniqueness checker, wordings), :mod:`.generate` (one video),
-:mod:`.writer` (the dataset on disk).
+:mod:`.expressions` (meanings, the uniqueness checker, wordings), :mod:`.plurals` (expressions that refer to several
+objects), :mod:`.generate` (one video), :mod:`.writer` (the dataset on disk; :mod:`.mevis_writer` for the MeViS
+layout, :mod:`.layout_parts` for what the layouts share).
 """
 
 from groprompt.data.synrvos.expressions import (

@@ -179,6 +179,11 @@ class Checker:
             fitting = self._fitting[description] = [track for track in self.tracks if referring.fits(track)]
         return fitting
 
+    def described(self, referring: Referring) -> list[int]:
+        """Ids of the objects the description of ``referring`` fits, its qualifier ignored (every object for a
+        description that says nothing: "shape")."""
+        return [track.obj_id for track in self._fits(referring)]
+
     def referents(self, referring: Referring) -> list[int]:
         """Ids of the objects ``referring`` is true of, over the whole video."""
         fitting = self._fits(referring)

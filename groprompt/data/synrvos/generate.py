@@ -29,7 +29,11 @@ from groprompt.data.synrvos.render import Rendering, render
 from groprompt.data.synrvos.scene import Scene, sample_scene
 
 SPLITS: tuple[str, ...] = ("pretrain", "train", "valid")
-_SPLIT_STREAMS = {"pretrain": 0, "train": 1, "valid": 2}
+_SPLIT_STREAMS = {"pretrain": 0, "train": 1, "valid": 2, "test": 3}
+"""Random stream of each split; ``test`` is drawn only by the MeViS layout, for its ``valid`` split (ground truth
+withheld, :mod:`.mevis_writer`)."""
+_PLURAL_STREAM = 1
+"""Last entry of the seed of a video's plural expressions (:func:`plural_rng`)."""
 MAX_ATTEMPTS = 200
 VISIBLE_FRACTION = 0.4
 """A frame counts towards ``min_visible_share`` if the object shows at least this share of its peak area."""
@@ -66,6 +70,12 @@ def video_name(split: str, index: int) -> str:
 def video_rng(seed: int, split: str, index: int) -> np.random.Generator:
     """The random stream of one video; independent of every other video's."""
     return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAMS[split], index]))
+
+
+def plural_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random stream of a video's plural expressions (MeViS layout): apart from :func:`video_rng`'s, so that
+    drawing them changes nothing else of the video."""
+    return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAMS[split], index, _PLURAL_STREAM]))
 
 
 def expression_kinds(is_twin: bool) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Writing SynRVOS to disk in the Ref-YouTube-VOS layout (``docs/datasets.md``), atomically and in parallel.
+"""Writing SynRVOS to disk, atomically and in parallel: in the Ref-YouTube-VOS layout (``docs/datasets.md``), the
+default, or in the MeViS layout (:mod:`.mevis_writer`, ``layout="mevis"``). The Ref-YouTube-VOS layout:
 
     <out>/synrvos.json                                     preset, seed, config, generator version, statistics
     <out>/<split>/JPEGImages/<video>/<frame>.jpg           split in pretrain, train, valid
@@ -13,7 +14,7 @@ names several objects of its frame is stored as one expression entry per object,
 pre-training regroups the entries of a frame by text (:func:`groprompt.pretraining.load_grounding_set`).
 Unlike Ref-YouTube-VOS, the valid split has annotations: SynRVOS is evaluated on it. Everything is generated into
 a hidden ``.<out>.*.partial`` folder beside ``out`` and renamed into place when complete, so an interrupted run
-leaves nothing a rerun would trust.
+leaves nothing a rerun would trust. Both layouts write the same scenes for the same seed and config.
 """
 
 from __future__ import annotations
@@ -22,18 +23,17 @@ import contextlib
 import functools
 import json
 import multiprocessing
-import multiprocessing.pool
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-
-from PIL import Image
-from tqdm import tqdm
 
 from groprompt.data.synrvos.backgrounds import available_backgrounds
 from groprompt.data.synrvos.expressions import KINDS, PHRASE, VOCABULARY
 from groprompt.data.synrvos.generate import GeneratedVideo, generate_video, video_statistics
+from groprompt.data.synrvos.layout_parts import VideoPool, add_statistics, summarise, write_frames
+from groprompt.data.synrvos.mevis_writer import DEFAULT_MULTI_OBJECT_SHARE, write_mevis_splits
 from groprompt.data.synrvos.presets import SynRVOSConfig
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_write_text
@@ -45,22 +45,14 @@ PHRASE_STORAGE = ("pretrain holds grounding phrases (kind 'phrase': a descriptio
                   "or motion word) that name every object of the still frame they fit; a phrase naming several "
                   "objects is stored as one expression entry per object, all with the same 'exp' text")
 """How ``synrvos.json`` describes the multi-referent phrases (also in the README)."""
-
-
-def frame_names(num_frames: int) -> list[str]:
-    return [f"{t:05d}" for t in range(num_frames)]
+LAYOUTS: tuple[str, ...] = ("refytvos", "mevis")
+"""The on-disk layouts :func:`generate_synrvos` writes; the first is the default."""
 
 
 def write_video(split_dir: Path, video: GeneratedVideo, jpeg_quality: int) -> tuple[dict, dict]:
     """Write one video's frames and label maps; return its ``meta.json`` and ``meta_expressions.json`` entries."""
-    names = frame_names(video.scene.num_frames)
-    frame_dir = split_dir / "JPEGImages" / video.name
-    frame_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame, labels in zip(names, video.rendering.frames, video.rendering.labels):
-        # Written in place, not through a temporary file: ``split_dir`` lies inside the hidden partial folder,
-        # which is renamed into place only when complete (generate_synrvos), so no reader sees a partial frame.
-        # Fixed quality and chroma subsampling (none: 4:4:4 keeps small objects' colours): identical bytes.
-        Image.fromarray(frame).save(frame_dir / f"{name}.jpg", format="JPEG", quality=jpeg_quality, subsampling=0)
+    names = write_frames(split_dir, video, jpeg_quality)
+    for name, labels in zip(names, video.rendering.labels):
         write_label_png(split_dir / "Annotations" / video.name / f"{name}.png", labels)
     objects = {
         str(obj.obj_id): {"category": obj.shape,
@@ -86,19 +78,6 @@ def split_sizes(config: SynRVOSConfig) -> dict[str, int]:
     return {"pretrain": config.pretrain_frames, "train": config.train_videos, "valid": config.valid_videos}
 
 
-def _summarise(totals: dict[str, float]) -> dict[str, float]:
-    """The summed statistics, with the mean mask-to-box area ratio and the shares of look-alike expressions
-    (``train``, ``valid``) or of phrases naming several objects (``pretrain``)."""
-    summary = {k: v for k, v in totals.items() if not k.startswith("mask_box_")}
-    pairs = totals.get("mask_box_pairs", 0)
-    summary["mask_box_area_ratio"] = round(totals["mask_box_ratio_sum"] / pairs, 4) if pairs else float("nan")
-    for share, part, whole in (("lookalike_share", "expressions_lookalike", "expressions"),
-                               ("phrases_naming_several_share", "phrases_naming_several", "phrases")):
-        if totals.get(whole) and part in totals:
-            summary[share] = round(totals[part] / totals[whole], 4)
-    return summary
-
-
 def _check_target(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise GroPromptError("the output path exists and is not a folder", path=out,
@@ -120,8 +99,28 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
+def _check_layout(layout: str, multi_object_share: float | None) -> float:
+    """The share of multi-object expressions to ask for: ``multi_object_share``, or the layout's default where it is
+    None; a named error for an unknown layout or a share the layout cannot hold."""
+    if layout not in LAYOUTS:
+        raise GroPromptError(f"unknown SynRVOS layout {layout!r}; valid: {', '.join(LAYOUTS)}",
+                             fix="pass --layout refytvos (the default) or --layout mevis")
+    if layout == "mevis":
+        share = DEFAULT_MULTI_OBJECT_SHARE if multi_object_share is None else multi_object_share
+        if not 0.0 <= share < 1.0:
+            raise GroPromptError(f"the multi-object share must lie in [0, 1), got {share}",
+                                 fix="pass --multi-object-share 0.3, say (the share of expressions that refer to "
+                                     "several objects)")
+        return share
+    if multi_object_share:
+        raise GroPromptError(f"the {layout} layout gives each expression one object, so it cannot hold a "
+                             f"multi-object share of {multi_object_share}",
+                             fix="add --layout mevis, or leave out --multi-object-share")
+    return 0.0
+
+
 def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, workers: int = 1, force: bool = False,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, layout: str = "refytvos", multi_object_share: float | None = None) -> dict:
     """Generate every split of SynRVOS into ``out``; return the manifest also written to ``out/synrvos.json``.
 
     Args:
@@ -130,10 +129,14 @@ def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, worke
         seed: the same seed and config give byte-identical files, whatever ``workers`` is.
         workers: processes that generate videos in parallel.
         progress: show a progress bar per split (on stderr).
+        layout: ``refytvos`` (the module docstring) or ``mevis`` (:mod:`.mevis_writer`); see :data:`LAYOUTS`.
+        multi_object_share: the MeViS layout only: the share of expressions that refer to several objects, in
+            [0, 1) (None: :data:`~.mevis_writer.DEFAULT_MULTI_OBJECT_SHARE`); the share realised is recorded.
     """
     out = Path(out)
     if seed < 0:
         raise GroPromptError(f"the seed must be a non-negative integer, got {seed}", fix="pass --seed 0 or more")
+    share = _check_layout(layout, multi_object_share)
     _check_target(out, force)
     backgrounds = available_backgrounds()
     if not backgrounds:
@@ -141,13 +144,15 @@ def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, worke
                              fix="reinstall scikit-image (its wheel ships them in skimage/data)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    writers: dict[str, Callable[..., tuple[dict, dict]]] = {
+        "refytvos": _write_refytvos_splits,
+        "mevis": functools.partial(write_mevis_splits, multi_object_share=share),
+    }
     try:
-        statistics = {}
         # Leaving the block terminates the workers: at once on an interrupt, after the last result otherwise.
         with multiprocessing.Pool(workers) if workers > 1 else contextlib.nullcontext() as pool:
-            for split, count in split_sizes(config).items():
-                statistics[split] = _write_split(tmp, split, count, config, seed, backgrounds, pool, workers,
-                                                 progress)
+            statistics, layout_record = writers[layout](tmp, config, seed, backgrounds,
+                                                        VideoPool(pool, workers, progress))
         manifest = {
             "generator": "groprompt.data.synrvos",
             "version": GENERATOR_VERSION,
@@ -158,8 +163,7 @@ def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, worke
             "backgrounds": list(backgrounds),
             "vocabulary": {key: list(values) for key, values in VOCABULARY.items()},
             "expression_kinds": list(KINDS),
-            "pretrain_phrases": PHRASE_STORAGE,
-            "phrase_kind": PHRASE,
+            **layout_record,
             "splits": statistics,
         }
         atomic_write_text(tmp / "synrvos.json", json.dumps(manifest, indent=2) + "\n")
@@ -170,27 +174,29 @@ def generate_synrvos(out: str | Path, config: SynRVOSConfig, seed: int, *, worke
     return manifest
 
 
+def _write_refytvos_splits(root: Path, config: SynRVOSConfig, seed: int, backgrounds: tuple[str, ...],
+                           videos: VideoPool) -> tuple[dict, dict]:
+    """Every split in the Ref-YouTube-VOS layout under ``root``: the summed statistics per split, and what
+    ``synrvos.json`` says of this layout."""
+    statistics = {split: _write_split(root, split, count, config, seed, backgrounds, videos)
+                  for split, count in split_sizes(config).items()}
+    return statistics, {"pretrain_phrases": PHRASE_STORAGE, "phrase_kind": PHRASE}
+
+
 def _write_split(root: Path, split: str, count: int, config: SynRVOSConfig, seed: int,
-                 backgrounds: tuple[str, ...], pool: multiprocessing.pool.Pool | None, workers: int,
-                 progress: bool) -> dict:
+                 backgrounds: tuple[str, ...], videos: VideoPool) -> dict:
     """Write one split's videos and meta files under ``root``; return its summed statistics."""
     split_dir = root / split
     make = functools.partial(_make_video, config=config, seed=seed, split=split, split_dir=split_dir,
                              backgrounds=backgrounds)
-    if pool is None:
-        results = map(make, range(count))
-    else:
-        results = pool.imap(make, range(count), chunksize=max(1, min(64, count // (8 * workers))))
     meta: dict[str, dict] = {}
     expressions: dict[str, dict] = {}
     totals: dict[str, float] = {}
-    for name, video_meta, video_expressions, stats in tqdm(results, total=count, desc=f"synrvos {split}",
-                                                           unit="video", disable=not progress):
+    for name, video_meta, video_expressions, stats in videos.run(make, count, f"synrvos {split}"):
         meta[name] = video_meta
         expressions[name] = video_expressions
-        for key, value in stats.items():
-            totals[key] = totals.get(key, 0) + value
+        add_statistics(totals, stats)
     atomic_write_text(split_dir / "meta.json", json.dumps({"videos": meta}) + "\n")
     atomic_write_text(root / "meta_expressions" / split / "meta_expressions.json",
                       json.dumps({"videos": expressions}) + "\n")
-    return _summarise(totals)
+    return summarise(totals)
