@@ -86,6 +86,18 @@ def decode_rle(rle: dict) -> np.ndarray:
     string that is empty or too short for ``H * W`` pixels decodes there to uninitialised memory, silently.
 
     Raises:
+        ValueError: a malformed RLE (:func:`rle_runs`).
+    """
+    (height, width), runs = rle_runs(rle)
+    values = np.arange(runs.size, dtype=np.uint8) & 1
+    return np.repeat(values, runs).astype(bool).reshape(width, height).T
+
+
+def rle_runs(rle: dict) -> tuple[tuple[int, int], np.ndarray]:
+    """The ``(H, W)`` and the run lengths of a COCO compressed RLE (format: :func:`decode_rle`), checked without
+    building the mask.
+
+    Raises:
         ValueError: a malformed size or counts (a character outside ``'0'..'o'``, a truncated last run, a negative
             run, runs that do not add up to ``H * W``), saying which.
     """
@@ -104,8 +116,7 @@ def decode_rle(rle: dict) -> np.ndarray:
     runs = _runs(np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48)
     if runs.sum() != height * width:
         raise ValueError(f"RLE runs cover {int(runs.sum())} pixels, not height x width = {height * width}")
-    values = np.arange(runs.size, dtype=np.uint8) & 1
-    return np.repeat(values, runs).astype(bool).reshape(width, height).T
+    return (height, width), runs
 
 
 def _runs(codes: np.ndarray) -> np.ndarray:

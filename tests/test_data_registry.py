@@ -16,7 +16,7 @@ from groprompt.data.refytvos import load_refytvos
 from groprompt.data.registry import DatasetKind, dataset_kind, dataset_kinds, discover_dataset_kinds, open_dataset
 from groprompt.errors import GroPromptError
 
-BUILTIN = ["synrvos", "refytvos", "refdavis", "a2d", "jhmdb"]
+BUILTIN = ["synrvos", "refytvos", "refdavis", "a2d", "jhmdb", "mevis"]
 
 TOY = textwrap.dedent('''
     """A benchmark stored in the Ref-YouTube-VOS layout, with a test split only its server scores."""
@@ -52,7 +52,7 @@ def test_kinds_open_their_reader(root: Path, kinds_folder: Path):
 
 
 def test_unknown_kind_lists_the_known_ones(root: Path, kinds_folder: Path):
-    with pytest.raises(GroPromptError, match=r"unknown dataset kind 'refcoco' \(known: a2d, jhmdb, refdavis, refytvos"):
+    with pytest.raises(GroPromptError, match=r"unknown dataset kind 'refcoco' \(known: a2d, jhmdb, mevis, refdavis, refytvos"):
         open_dataset("refcoco", root, "train")
 
 

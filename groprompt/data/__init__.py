@@ -14,6 +14,7 @@ from groprompt.data.model import (
 )
 from groprompt.data.a2d import load_a2d
 from groprompt.data.jhmdb import load_jhmdb
+from groprompt.data.mevis import load_mevis
 from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
 from groprompt.data.registry import BUILTIN_KINDS, DatasetKind, dataset_kind, dataset_kinds, open_dataset
@@ -25,6 +26,7 @@ __all__ = [
     "dataset_kinds",
     "load_a2d",
     "load_jhmdb",
+    "load_mevis",
     "load_refdavis",
     "load_refytvos",
     "open_dataset",

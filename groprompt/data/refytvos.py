@@ -138,7 +138,7 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
             dataset=dataset_name, path=expressions_file,
             fix="check the dataset root and the split name; the root must contain meta_expressions/<split>/",
         )
-    entries = _videos_of(expressions_file, dataset_name)
+    entries = read_video_entries(expressions_file, dataset_name)
     if split == "valid":
         entries = _without_test_videos(root, entries, dataset_name)
     annotations_dir = root / split / "Annotations"
@@ -154,7 +154,7 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
     return Dataset(name=dataset_name, split=split, root=root, videos=videos)
 
 
-def _videos_of(path: Path, dataset: str) -> dict:
+def read_video_entries(path: Path, dataset: str) -> dict:
     """The ``videos`` mapping of a ``meta_expressions.json`` or ``meta.json`` file, checked to be a mapping whose
     names (videos, and their frames and expression ids where the file lists them) are plain names
     (:func:`~groprompt.safe_names.check_name`): all of the file's names, before any of its videos is read."""
@@ -178,7 +178,7 @@ def _without_test_videos(root: Path, entries: dict, dataset: str) -> dict:
     test_file = root / "meta_expressions" / "test" / "meta_expressions.json"
     if not test_file.exists():
         return entries
-    test_videos = set(_videos_of(test_file, dataset))
+    test_videos = set(read_video_entries(test_file, dataset))
     return {name: entry for name, entry in entries.items() if name not in test_videos}
 
 
@@ -194,7 +194,7 @@ def _read_objects(meta_file: Path, dataset: str) -> dict[str, dict[int, tuple[st
     require(meta_file, "meta.json (object ids of an annotated split)", dataset=dataset,
             fix="an annotated split needs <split>/meta.json declaring each video's objects")
     objects = {}
-    for video, entry in _videos_of(meta_file, dataset).items():
+    for video, entry in read_video_entries(meta_file, dataset).items():
         expect(isinstance(entry, dict) and isinstance(entry.get("objects"), dict),
                'expected an "objects" object', path=meta_file, dataset=dataset, video=video)
         declared = {}
@@ -310,7 +310,7 @@ def read_meta_expressions(path: str | Path, *, dataset: str, with_truth: bool) -
     ``obj_id``. Used where only the expressions matter (``groprompt evaluate --expressions``)."""
     path = Path(path)
     result = {}
-    for video, entry in _videos_of(path, dataset).items():
+    for video, entry in read_video_entries(path, dataset).items():
         expect(isinstance(entry, dict) and isinstance(entry.get("expressions"), dict),
                'expected an object with an "expressions" object', path=path, dataset=dataset, video=video)
         result[str(video)] = _video_expressions(entry["expressions"], str(video), path, dataset, with_truth)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from groprompt.data.a2d import load_a2d
 from groprompt.data.jhmdb import load_jhmdb
+from groprompt.data.mevis import load_mevis
 from groprompt.data.model import Dataset
 from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
@@ -49,7 +50,8 @@ EVALUATIONS = {
 }
 """How ``groprompt evaluate`` scores a kind (docs/method_spec.md §8) -> the family of measures it reports:
 
-* ``per-expression``: J, F, J&F and box IoU of each expression against its own object (Ref-YouTube-VOS layout);
+* ``per-expression``: J, F, J&F and box IoU of each expression against its own object, or the union of its objects
+  where it refers to several (MeViS);
 * ``expression-sets``: Ref-DAVIS17's protocol: the per-expression masks merged into the four expression sets,
   each scored with the DAVIS-2017 assignment (and strict) protocol, the four averaged;
 * ``referring``: P@0.5..0.9, overall and mean IoU over the annotated samples (A2D-/JHMDB-Sentences).
@@ -134,8 +136,10 @@ BUILTIN_KINDS: tuple[DatasetKind, ...] = (
     DatasetKind("refdavis", "Ref-DAVIS17", load_refdavis, "expression-sets", table="table1"),
     DatasetKind("a2d", "A2D-Sentences", load_a2d, "referring", table="table2"),
     DatasetKind("jhmdb", "JHMDB-Sentences", load_jhmdb, "referring", table="table3"),
+    DatasetKind("mevis", "MeViS", load_mevis, "per-expression", unscored_splits=("valid",)),
 )
-"""The harness's own kinds, in the order of the paper's Table 1 columns (Ref-YouTube-VOS, then Ref-DAVIS17)."""
+"""The harness's own kinds, in the order of the paper's Table 1 columns (Ref-YouTube-VOS, then Ref-DAVIS17), then
+the benchmarks the paper does not report (MeViS)."""
 
 
 @dataclass(frozen=True)
