@@ -10,6 +10,7 @@ that every kind with a J&F evaluation is scored by the same code whatever its la
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,10 @@ def label_map_folder(dataset: Dataset, stored: Path, out: Path) -> Path:
         check_within(out, partial / video.name, "score folder (--out)", dataset=video.dataset, video=video.name)
     check_within(out, target, "score folder (--out)")
     shutil.rmtree(partial, ignore_errors=True)
+    overlaps = {}
     for video in tqdm(dataset.videos, desc="ground truth", unit="video", leave=False):
-        _write_label_maps(video, partial / video.name)
+        overlaps[video.name] = _write_label_maps(video, partial / video.name)
+    _warn_of_overlaps(dataset, {name: frames for name, frames in overlaps.items() if frames})
     shutil.rmtree(target, ignore_errors=True)
     partial.mkdir(parents=True, exist_ok=True)  # a split without annotated frames still gets its (empty) folder
     partial.rename(target)
@@ -57,17 +60,35 @@ def _reads_from(video: Video, folder: Path) -> bool:
             and all(parent.resolve() == (folder / video.name).resolve() for parent in parents))
 
 
-def _write_label_maps(video: Video, folder: Path) -> None:
-    """One label-map PNG per annotated frame of ``video``: each object's pixels its id, void pixels 255."""
+def _write_label_maps(video: Video, folder: Path) -> list[str]:
+    """One label-map PNG per annotated frame of ``video``: each object's pixels its id, void pixels 255. Returns the
+    frames where two objects' masks overlap: a label map gives each such pixel to one of them, the higher id."""
+    overlapping = []
     for index in np.flatnonzero(video.annotated_frames()):
         annotation = video.annotation(int(index))
         labels = np.zeros(video.size, dtype=np.uint8)
-        for obj_id, mask in annotation.masks.items():
+        for obj_id, mask in sorted(annotation.masks.items()):
             if not 0 < obj_id < VOID_LABEL:
                 raise GroPromptError(f"object id {obj_id} cannot be a label-map value (1..254)",
                                      dataset=video.dataset, video=video.name, frame=int(index),
                                      fix="number the objects 1..254 in the dataset's reader")
+            if (labels[mask] != 0).any():
+                overlapping.append(video.frame_names[int(index)])
             labels[mask] = obj_id
         if annotation.void is not None:
             labels[annotation.void] = VOID_LABEL
         write_label_png(folder / f"{video.frame_names[int(index)]}.png", labels)
+    return sorted(set(overlapping))
+
+
+def _warn_of_overlaps(dataset: Dataset, overlaps: dict[str, list[str]]) -> None:
+    """Say where the reader's masks overlap (a reader of one mask per object, as MeViS's RLE tracks are, may give
+    such masks): the label maps scored give a shared pixel to one object, so an expression of another is scored
+    without it, where the official MeViS evaluation adds up each expression's own masks."""
+    if not overlaps:
+        return
+    first = next(iter(overlaps))
+    warnings.warn(f"{dataset.name} {dataset.split}: in {sum(map(len, overlaps.values()))} frames of "
+                  f"{len(overlaps)} videos (first: {first}, frame {overlaps[first][0]}) the masks of two objects "
+                  "overlap; the ground-truth label maps give each shared pixel to the object of the higher id, so "
+                  "an expression of the other object is scored without those pixels", stacklevel=3)

@@ -397,7 +397,7 @@ def _plan_per_expression(
             if video_boxes is not None:
                 boxes = _aligned_boxes(video_boxes.get(exp_id), gt_paths, allow_missing, video=video,
                                        expression=exp_id, path=boxes_dir / f"{video}.csv")
-            predictions.append(Prediction(SINGLE_SET, paths, expression=exp_id, obj_id=expression.obj_id,
+            predictions.append(Prediction(SINGLE_SET, paths, expression=exp_id, referents=expression.referents,
                                           kind=expression.kind, boxes=boxes))
         jobs.append(VideoJob(video, gt_paths, shape, tuple(predictions)))
         known = {expression.exp_id for expression in table[video]}

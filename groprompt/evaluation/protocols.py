@@ -33,6 +33,9 @@ from its rules, not copied):
 
 * **expression** — Ref-YouTube-VOS: one binary prediction per expression, scored against the object the
   expression refers to (any id present in some ground-truth frame), on every ground-truth frame, void left out.
+  An expression that refers to several objects (MeViS) is scored against the union of their masks
+  (:meth:`VideoTruth.union`), as MeViS's ``tools/eval_mevis.py`` adds up its referents' masks: on every frame, a
+  frame where none of them is present scoring J = 1 and F = 1 if the prediction is empty there, 0 otherwise.
 
 Differences from the official code (``benchmarks/official_davis_check.py`` runs both side by side):
 
@@ -70,6 +73,9 @@ PROTOCOLS = ("assignment", "strict", "semi-supervised")
 
 MAX_PROPOSALS = 20
 """The official unsupervised evaluation's ``max_n_proposals``: prediction ids above it are refused."""
+
+UNION_ID = 1
+"""The object id of the union of several objects in :meth:`VideoTruth.union`'s ground truth."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,18 @@ class VideoTruth:
         self.scan = BoundaryScan(*labels.shape[1:], tolerance_radius(*labels.shape[1:]))
         self._boundaries: dict[int, FrameBoundaries] = {}
         self._boxes: dict[int, np.ndarray] = {}
+        self._unions: dict[tuple[int, ...], VideoTruth] = {}
+
+    def union(self, obj_ids: tuple[int, ...]) -> VideoTruth:
+        """The ground truth of an expression that refers to several objects: the pixels of any of ``obj_ids`` as
+        object :data:`UNION_ID`, void pixels kept void, every other pixel background. Built once per set of
+        objects (a video's expressions may share one)."""
+        key = tuple(sorted(obj_ids))
+        if key not in self._unions:
+            labels = np.where(np.isin(self.labels, key), np.uint8(UNION_ID), np.uint8(0))
+            labels[self.labels == VOID_LABEL] = VOID_LABEL
+            self._unions[key] = VideoTruth(labels)
+        return self._unions[key]
 
     def boundaries(self, obj_id: int) -> FrameBoundaries:
         """The boundary of object ``obj_id`` on every frame, taken once per video. Void pixels are never object

@@ -19,6 +19,7 @@ import numpy as np
 
 from groprompt.errors import GroPromptError
 from groprompt.evaluation.protocols import (
+    UNION_ID,
     ObjectScore,
     ProposalError,
     VideoTruth,
@@ -32,12 +33,14 @@ ROW_COLUMNS = (
     "set", "protocol", "video", "object_id", "expression", "pred_id", "frames", "missing_frames",
     "J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay",
 )
-"""Columns of a per-object row (``per_object.csv``); the measures are named as in the official DAVIS CSVs."""
+"""Columns of a per-object row (``per_object.csv``); the measures are named as in the official DAVIS CSVs. An
+expression that refers to several objects has their ids joined by ``+`` as its ``object_id`` (``1+3``)."""
 
 OPTIONAL_COLUMNS = ("kind", "Box")
 """Columns that only some evaluations have: ``kind`` (the expression's kind, SynRVOS) and ``Box`` (box IoU of the
 expression in [0, 1]: mean over the frames where its object is present, docs/method_spec.md §8, with the object's
-ground-truth box the tight box of its mask; in a Ref-DAVIS17 set, that of the object's expression in the set)."""
+ground-truth box the tight box of its mask, of the union of its objects' masks where it refers to several; in a
+Ref-DAVIS17 set, that of the object's expression in the set)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Prediction:
         paths: one path per ground-truth frame, in frame order; ``None`` for a missing file (``--allow-missing``),
             scored as an empty mask.
         expression: the expression id (per-expression layout); ``None`` for whole-video label maps.
-        obj_id: the object the expression refers to (per-expression layout).
+        referents: the objects the expression refers to (per-expression layout): one, or several, scored against
+            the union of their masks (MeViS).
         kind: the expression's kind where the expressions file gives one (SynRVOS: appearance, location, motion).
         boxes: ``(T, 4) float64`` predicted ``(x0, y0, x1, y1)`` pixel boxes, one row per ground-truth frame, nan
             rows where the method gave no box; ``None`` when no boxes were given to the evaluation.
@@ -60,7 +64,7 @@ class Prediction:
     set_name: str
     paths: tuple[Path | None, ...]
     expression: str | None = None
-    obj_id: int | None = None
+    referents: tuple[int, ...] = ()
     kind: str | None = None
     boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
     object_boxes: Mapping[int, tuple[str, np.ndarray]] | None = field(default=None, compare=False, repr=False)
@@ -97,7 +101,7 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
     """Score every prediction of one video; rows as in :data:`ROW_COLUMNS` (plus :data:`OPTIONAL_COLUMNS`).
 
     Raises:
-        GroPromptError: an expression refers to an object that no ground-truth frame of the video contains; a
+        GroPromptError: an expression refers to no object that some ground-truth frame of the video contains; a
             prediction id the protocol refuses (named with the first file holding it).
     """
     truth = VideoTruth(read_stack(job.gt_paths, job.shape))
@@ -114,21 +118,33 @@ def score_video(job: VideoJob, protocols: tuple[str, ...]) -> list[dict]:
                 rows += [_with_set_box(_row(job.video, prediction, protocol, score), prediction, truth)
                          for score in scores]
             continue
-        if prediction.obj_id not in truth.ids:
+        referents = prediction.referents
+        if not set(referents) & set(truth.ids):
             raise GroPromptError(
-                f"expression refers to object {prediction.obj_id}, which no ground-truth frame of the video "
-                f"contains (objects present: {truth.ids})",
+                f"expression refers to {_absent(referents)} (objects present: {truth.ids})",
                 video=job.video, expression=prediction.expression, path=job.gt_paths[0].parent,
                 fix="check that the expressions file and the annotation folder are of the same split",
             )
-        score = score_expression(labels != 0, truth, prediction.obj_id)
+        target, obj_id = (truth, referents[0]) if len(referents) == 1 else (truth.union(referents), UNION_ID)
+        score = score_expression(labels != 0, target, obj_id)
         row = _row(job.video, prediction, "expression", score)
+        if len(referents) > 1:  # a union is named by its objects
+            row["object_id"] = "+".join(map(str, referents))
         if prediction.kind is not None:
             row["kind"] = prediction.kind
         if prediction.boxes is not None:
-            row["Box"] = expression_box_iou(prediction.boxes, truth.boxes(prediction.obj_id))
+            row["Box"] = expression_box_iou(prediction.boxes, target.boxes(obj_id))
         rows.append(row)
     return rows
+
+
+def _absent(referents: tuple[int, ...]) -> str:
+    """How an error names the objects of an expression that no ground-truth frame contains."""
+    if not referents:
+        return "no object (its obj_id is withheld), so it cannot be scored"
+    if len(referents) == 1:
+        return f"object {referents[0]}, which no ground-truth frame of the video contains"
+    return f"objects {', '.join(map(str, referents))}, none of which any ground-truth frame of the video contains"
 
 
 def _with_set_box(row: dict, prediction: Prediction, truth: VideoTruth) -> dict:
