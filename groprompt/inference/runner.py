@@ -5,7 +5,8 @@ it declares itself offline, the :class:`Video`, whose ground truth is removed un
 asked for every expression's box on each frame in turn. The segmentor turns a frame's boxes into masks with one
 image embedding per frame, shared by all its expressions and, through the embedding cache, by every method and
 process that uses the same cache folder. A frame where every box is missing is not embedded at all. A missing box
-(None) gives an empty mask (§7). Methods with ``outputs_masks`` skip the segmentor.
+(None) gives an empty mask (§7). A method's extra boxes for an expression are decoded each alone and their masks
+united (:mod:`groprompt.inference.prompts`). Methods with ``outputs_masks`` skip the segmentor.
 
 Three threads overlap the work (docs/architecture.md, "Precision and shared per-frame work"): a loader decodes
 the next frames (and reads their cache keys and, for an oracle, their ground truth) while the models run; the main
@@ -51,6 +52,7 @@ from groprompt.inference.outputs import (
     is_done,
     write_submission,
 )
+from groprompt.inference.prompts import PromptedBoxes, checked_extra_boxes, flat_prompts, union_per_expression
 from groprompt.methods import FrameOutput, Method, VideoHeader
 from groprompt.precision import DEFAULT_PRECISION, check_precision
 
@@ -154,8 +156,8 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
                 counts["videos_skipped"] += 1
                 continue
             writer = VideoWriter(layout, video)
-            _run_video(method, video, segmentor, writer, clock, threads)
-            writer.finish(identity, _records(method, video))
+            prompted = _run_video(method, video, segmentor, writer, clock, threads)
+            writer.finish(identity, prompted.merged_into(_records(method, video), method, video.name))
             counts["videos_run"] += 1
             counts["frames"] += video.num_frames
             counts["expressions"] += len(video.expressions)
@@ -235,14 +237,19 @@ class _Frame:
     key: str
     boxes: np.ndarray
     scores: np.ndarray
+    extras: list[np.ndarray] | None
+    """Per expression its extra boxes and scores (:func:`~groprompt.inference.prompts.checked_extra_boxes`), or
+    None where the method gave none on this frame."""
 
 
 def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer: VideoWriter,
-               clock: dict[str, float], threads: _Threads) -> None:
+               clock: dict[str, float], threads: _Threads) -> PromptedBoxes:
     """Every frame of one video, in order: the method's outputs, checked, then masks (SAM a window of frames at a
-    time), then the writer (in its thread; every write has finished when this returns)."""
+    time), then the writer (in its thread; every write has finished when this returns). Returns every box the
+    segmentor was prompted with."""
+    prompted = PromptedBoxes([expression.exp_id for expression in video.expressions], video.num_frames)
     if not video.expressions:
-        return
+        return prompted
     tick = time.perf_counter()  # an offline method does its work here
     if method.online:
         method.start(VideoHeader.of(video))
@@ -261,11 +268,12 @@ def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer
         tick = time.perf_counter()
         outputs = method.predict(pixels, index, video.expressions, truth)
         clock["method_seconds"] += time.perf_counter() - tick
-        boxes, scores, masks = _checked(outputs, method, video, index, pixels.shape[:2])
+        boxes, scores, masks, extras = _checked(outputs, method, video, index, pixels.shape[:2])
         if masks is not None:
             write(index, boxes, scores, masks)
             continue
-        window.append(_Frame(index, pixels, key, boxes, scores))
+        prompted.add(index, boxes, scores, extras)
+        window.append(_Frame(index, pixels, key, boxes, scores, extras))
         if len(window) == segmentor.batch_size or index == video.num_frames - 1:
             tick = time.perf_counter()
             window_masks = _segment(segmentor, window)
@@ -275,6 +283,7 @@ def _run_video(method: Method, video: Video, segmentor: Segmentor | None, writer
             window.clear()
     while writes:
         writes.popleft().result()
+    return prompted
 
 
 def _read_ahead(video: Video, with_truth: bool, reads: ThreadPoolExecutor
@@ -296,10 +305,11 @@ def _read_ahead(video: Video, with_truth: bool, reads: ThreadPoolExecutor
         yield item
 
 
-def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index: int,
-             size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """A method's outputs for one frame as ``(K, 4)`` boxes (nan rows: none), ``(K,)`` scores and, for
-    ``outputs_masks`` methods, ``(K, H, W)`` bool masks; a named error for anything malformed."""
+def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index: int, size: tuple[int, int]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[np.ndarray] | None]:
+    """A method's outputs for one frame as ``(K, 4)`` boxes (nan rows: none), ``(K,)`` scores, for
+    ``outputs_masks`` methods ``(K, H, W)`` bool masks, and per expression the ``(M_k, 5)`` extra boxes and scores
+    (None if no output has any); a named error for anything malformed."""
     expressions = video.expressions
     where = {"video": video.name, "frame": video.frame_names[index]}
     if not isinstance(outputs, Sequence) or len(outputs) != len(expressions):
@@ -309,6 +319,7 @@ def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index
     boxes = np.full((len(expressions), 4), np.nan)
     scores = np.full(len(expressions), np.nan)
     masks = np.zeros((len(expressions), *size), dtype=bool) if method.outputs_masks else None
+    extras: list[np.ndarray] | None = None
     for k, (expression, output) in enumerate(zip(expressions, outputs, strict=True)):
         here = {**where, "expression": expression.exp_id}
         if not isinstance(output, FrameOutput):
@@ -329,7 +340,11 @@ def _checked(outputs: Sequence[FrameOutput], method: Method, video: Video, index
                                      f"({size[0]}, {size[1]}) bool", fix="return a bool mask of the frame's size",
                                      **here)
             masks[k] = mask
-    return boxes, scores, masks
+        if output.extra_boxes is not None:
+            if extras is None:
+                extras = [np.zeros((0, 5))] * len(expressions)
+            extras[k] = checked_extra_boxes(output, method, here)
+    return boxes, scores, masks, extras
 
 
 def _records(method: Method, video: Video) -> dict[str, Any]:
@@ -355,11 +370,15 @@ def _records(method: Method, video: Video) -> dict[str, Any]:
 
 
 def _segment(segmentor: Segmentor, window: Sequence[_Frame]) -> list[np.ndarray]:
-    """``(K, H, W)`` bool masks of each frame's boxes; the frames with a box are embedded in one batch (those not
-    cached), a frame without any is not embedded at all."""
+    """``(K, H, W)`` bool masks of each frame's expressions (the union of SAM's masks of an expression's boxes);
+    the frames with a box are embedded in one batch (those not cached), a frame without any is not embedded at
+    all."""
     boxed = [frame for frame in window if np.isfinite(frame.boxes).all(axis=1).any()]
-    found = segmentor.segment_frames([f.pixels for f in boxed], [f.boxes for f in boxed], [f.key for f in boxed])
-    masks = dict(zip((frame.index for frame in boxed), found, strict=True))
+    prompts = [flat_prompts(frame.boxes, frame.extras) for frame in boxed]
+    found = segmentor.segment_frames([f.pixels for f in boxed], [rows for rows, _ in prompts],
+                                     [f.key for f in boxed])
+    masks = {frame.index: union_per_expression(frame_masks, starts)
+             for frame, frame_masks, (_, starts) in zip(boxed, found, prompts, strict=True)}
     return [masks.get(frame.index, np.zeros((len(frame.boxes), *frame.pixels.shape[:2]), dtype=bool))
             for frame in window]
 

@@ -2,8 +2,9 @@
 (:class:`FrameOutput`).
 
 A *method* turns a video and its referring expressions into one box per frame per expression (pixels, with a
-score); the shared frozen segmentor turns boxes into masks. A method that segments end to end may return masks
-itself, and then the segmentor is skipped for it.
+score); the shared frozen segmentor turns boxes into masks. A method may also give further boxes for an expression on
+a frame (an expression that refers to several objects): the segmentor decodes each alone and the frame's mask is the
+union. A method that segments end to end may return masks itself, and then the segmentor is skipped for it.
 
 Methods are online by default (``docs/method_spec.md`` §6): the runner shows a method one frame at a time, in order,
 together with every expression of the video, and a method never receives a future frame. A method that needs the
@@ -31,11 +32,17 @@ class FrameOutput:
             object is judged absent: the frame gets an empty mask).
         score: the method's confidence in the box (nan when it has none).
         mask: ``(H, W)`` bool for methods that segment end to end (``Method.outputs_masks``); None otherwise.
+        extra_boxes: ``(M, 4)`` float xyxy pixel boxes that SAM decodes besides ``box``, each alone; the frame's
+            mask is the union of the ``M + 1`` masks, and ``masks/<video>.json`` records every box prompted. Only
+            beside a ``box``, and not for methods that segment; None (the default) or ``(0, 4)``: ``box`` alone.
+        extra_scores: ``(M,)`` the method's confidence in each of ``extra_boxes`` (None: none).
     """
 
     box: np.ndarray | None
     score: float = float("nan")
     mask: np.ndarray | None = None
+    extra_boxes: np.ndarray | None = None
+    extra_scores: np.ndarray | None = None
 
     @classmethod
     def of_mask(cls, mask: np.ndarray, score: float = float("nan")) -> FrameOutput:
