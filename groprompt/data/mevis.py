@@ -38,7 +38,6 @@ Decisions (the layout leaves them open):
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,12 +47,11 @@ from tqdm import tqdm
 
 from groprompt.data.model import VOID_LABEL, Dataset, Expression, FrameAnnotation, Video
 from groprompt.data.reading import expect, read_json, require
-from groprompt.data.refytvos import read_video_entries
+from groprompt.data.refytvos import read_video_entries, read_video_frames
 from groprompt.data.validation import (
     MEMO_MIN_FILES,
     FileChecks,
     check_expression_text,
-    check_frames,
     memo_folder,
     split_scope,
 )
@@ -184,8 +182,8 @@ def _counts_checked(memo: FileMemo | None, mask_file: Path, expressions_file: Pa
 
 
 def _frame_files(frames_dir: Path, entries: Mapping[str, object]) -> list[tuple[str, bool]]:
-    """Every listed frame JPEG, spelled as :func:`_load_video` spells it, for :meth:`FileChecks.prefetch` (a
-    malformed entry is passed over: loading its video raises the error)."""
+    """Every listed frame JPEG, spelled as :func:`~groprompt.data.refytvos.read_video_frames` spells it, for
+    :meth:`FileChecks.prefetch` (a malformed entry is passed over: loading its video raises the error)."""
     files = []
     for name in sorted(entries):
         entry = entries[name]
@@ -197,25 +195,8 @@ def _frame_files(frames_dir: Path, entries: Mapping[str, object]) -> list[tuple[
 
 def _load_video(layout: _Split, name: str, entry: object, checks: FileChecks) -> Video:
     dataset, source = layout.dataset, layout.expressions_file
-    expect(isinstance(entry, dict) and isinstance(entry.get("frames"), list)
-           and isinstance(entry.get("expressions"), dict),
-           'expected an object with a "frames" list and an "expressions" object', path=source, dataset=dataset,
-           video=name)
-    frame_names = tuple(str(frame) for frame in entry["frames"])
-    if not frame_names:
-        raise GroPromptError("video lists no frames", dataset=dataset, video=name, path=source,
-                             fix="restore the video's frame list, or remove the video from this file")
-    expect(len(set(frame_names)) == len(frame_names), "a frame is listed twice", path=source, dataset=dataset,
-           video=name)
-    video_dir = require(layout.frames_dir / name, "frame folder of this video", dataset=dataset, video=name)
-    on_disk = set(os.listdir(video_dir))
-    for frame in frame_names:
-        if f"{frame}.jpg" not in on_disk:
-            raise GroPromptError("listed frame is missing", dataset=dataset, video=name, frame=frame,
-                                 path=video_dir / f"{frame}.jpg", fix="re-extract the dataset's frames")
-    frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
-    size = check_frames(frame_paths, dataset=dataset, video=name, checks=checks)
-
+    frame_names, frame_paths, size = read_video_frames(entry, layout.frames_dir, name, dataset=dataset,
+                                                       source=source, checks=checks)
     with_truth = layout.masks is not None
     parsed = [_expression(layout, name, str(exp_id), raw, with_truth) for exp_id, raw in entry["expressions"].items()]
     expressions = tuple(expression for expression, _ in parsed)

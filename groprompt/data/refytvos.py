@@ -232,25 +232,8 @@ def _split_files(layout: _Split, entries: Mapping[str, object]) -> list[tuple[st
 
 def _load_video(layout: _Split, name: str, entry: object, checks: FileChecks) -> Video:
     dataset, source = layout.dataset, layout.expressions_file
-    expect(isinstance(entry, dict) and isinstance(entry.get("frames"), list)
-           and isinstance(entry.get("expressions"), dict),
-           'expected an object with a "frames" list and an "expressions" object', path=source, dataset=dataset,
-           video=name)
-    frame_names = tuple(str(frame) for frame in entry["frames"])
-    if not frame_names:
-        raise GroPromptError("video lists no frames", dataset=dataset, video=name, path=source,
-                             fix="restore the video's frame list, or remove the video from this file")
-    expect(len(set(frame_names)) == len(frame_names), "a frame is listed twice", path=source, dataset=dataset,
-           video=name)
-    video_dir = require(layout.frames_dir / name, "frame folder of this video", dataset=dataset, video=name)
-    on_disk = set(os.listdir(video_dir))
-    for frame in frame_names:
-        if f"{frame}.jpg" not in on_disk:
-            raise GroPromptError("listed frame is missing", dataset=dataset, video=name, frame=frame,
-                                 path=video_dir / f"{frame}.jpg", fix="re-extract the dataset's frames")
-    frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
-    size = check_frames(frame_paths, dataset=dataset, video=name, checks=checks)
-
+    frame_names, frame_paths, size = read_video_frames(entry, layout.frames_dir, name, dataset=dataset,
+                                                       source=source, checks=checks)
     expressions = _video_expressions(entry["expressions"], name, source, dataset, layout.truth is not None)
     if layout.truth is None:
         object_ids = tuple(sorted({e.obj_id for e in expressions if e.obj_id is not None}))
@@ -264,6 +247,32 @@ def _load_video(layout: _Split, name: str, entry: object, checks: FileChecks) ->
                       "frames and masks but has no expression to evaluate", stacklevel=3)
     return Video(dataset=dataset, split=layout.name, name=name, frame_names=frame_names, frame_paths=frame_paths,
                  size=size, object_ids=object_ids, expressions=expressions, annotations=annotations)
+
+
+def read_video_frames(entry: object, frames_dir: Path, name: str, *, dataset: str, source: Path,
+                      checks: FileChecks) -> tuple[tuple[str, ...], tuple[Path, ...], tuple[int, int]]:
+    """The frames of video ``name``'s ``meta_expressions.json`` entry (``source``), checked: the entry an object
+    with a ``"frames"`` list and an ``"expressions"`` object, some frames, none twice, each a JPEG in
+    ``frames_dir/<name>/`` whose header and end pass (``checks``), one size. Returns the frame names, their paths
+    and the video's ``(H, W)``. Shared by the readers of layouts that list frames so (this one and MeViS)."""
+    expect(isinstance(entry, dict) and isinstance(entry.get("frames"), list)
+           and isinstance(entry.get("expressions"), dict),
+           'expected an object with a "frames" list and an "expressions" object', path=source, dataset=dataset,
+           video=name)
+    frame_names = tuple(str(frame) for frame in entry["frames"])
+    if not frame_names:
+        raise GroPromptError("video lists no frames", dataset=dataset, video=name, path=source,
+                             fix="restore the video's frame list, or remove the video from this file")
+    expect(len(set(frame_names)) == len(frame_names), "a frame is listed twice", path=source, dataset=dataset,
+           video=name)
+    video_dir = require(frames_dir / name, "frame folder of this video", dataset=dataset, video=name)
+    on_disk = set(os.listdir(video_dir))
+    for frame in frame_names:
+        if f"{frame}.jpg" not in on_disk:
+            raise GroPromptError("listed frame is missing", dataset=dataset, video=name, frame=frame,
+                                 path=video_dir / f"{frame}.jpg", fix="re-extract the dataset's frames")
+    frame_paths = tuple(video_dir / f"{frame}.jpg" for frame in frame_names)
+    return frame_names, frame_paths, check_frames(frame_paths, dataset=dataset, video=name, checks=checks)
 
 
 def _declared_objects(truth: _GroundTruth, layout: _Split, name: str,
