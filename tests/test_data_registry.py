@@ -121,6 +121,7 @@ def test_an_entry_point_adds_a_kind(monkeypatch: pytest.MonkeyPatch):
     ({"evaluation": None, "table": "table1"}, "table1 holds jf measures, but evaluation None gives none"),
     ({"unscored_splits": ["test"]}, "unscored_splits must be a tuple"),
     ({"reader": "load_refytvos"}, "is not callable"),
+    ({"submission_folder": "../up"}, "submission_folder '../up' is not a plain folder name"),
 ])
 def test_a_declaration_is_checked(fields: dict, words: str):
     declared = {"key": "mine", "name": "Mine", "reader": load_refytvos, "evaluation": "per-expression"} | fields
@@ -138,7 +139,7 @@ def test_datasets_json_lists_every_declared_field(kinds_folder: Path, capsys: py
     assert kinds["toy"] == {
         "key": "toy", "name": "ToyBench", "reader": "groprompt.data.refytvos:load_refytvos",
         "evaluation": "per-expression", "family": "jf", "unscored_splits": ["test"], "table": "table1",
-        "synthetic": False, "source": str(kinds_folder / "toy.py")}
+        "synthetic": False, "submission_folder": "Annotations", "source": str(kinds_folder / "toy.py")}
     assert kinds["a2d"]["family"] == "referring" and kinds["a2d"]["reader"] == "groprompt.data.a2d:load_a2d"
     assert kinds["synrvos"]["synthetic"] is True and kinds["refytvos"]["unscored_splits"] == ["valid", "test"]
     [failure] = listing["failures"]

@@ -4,7 +4,7 @@ each declares, and the modules that failed to load.
 ``--json`` prints the same for programs (the workflow validates its config and picks tables from it)::
 
     {"kinds": [{"key", "name", "reader" (module:function), "evaluation", "family", "unscored_splits", "table",
-                "synthetic", "source"}, ...],
+                "synthetic", "submission_folder", "source"}, ...],
      "failures": [{"name", "source", "error"}, ...]}
 """
 
@@ -57,7 +57,7 @@ def _as_json(registry: KindRegistry) -> dict:
     kinds = [
         {"key": key, "name": kind.name, "reader": _reader(kind), "evaluation": kind.evaluation,
          "family": kind.family, "unscored_splits": list(kind.unscored_splits), "table": kind.table,
-         "synthetic": kind.synthetic, "source": registry.sources[key]}
+         "synthetic": kind.synthetic, "submission_folder": kind.submission_folder, "source": registry.sources[key]}
         for key, kind in registry.kinds.items()
     ]
     failures = [{"name": f.name, "source": f.source, "error": f.error} for f in registry.failures]

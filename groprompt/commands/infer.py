@@ -14,7 +14,8 @@ _EPILOG = """\
 Outputs under --out: boxes/<video>.csv (exp_id, frame, x0, y0, x1, y1, score; pixels, empty = no box),
 masks/<video>.json (RLE per expression per frame), Annotations/<video>/<exp_id>/<frame>.png (0/255; pass
 Annotations as `groprompt evaluate --pred`), done/<video>.json (written last; finished videos are skipped on a
-rerun), run_stats.json, and with --submission submission.zip (the Ref-YouTube-VOS server's archive).
+rerun), run_stats.json, and with --submission submission.zip (the evaluation server's archive: every PNG as
+<video>/<exp_id>/<frame>.png, under Annotations/ for Ref-YouTube-VOS, at the archive's root for MeViS).
 A rerun into the same folder continues it: videos finished by a run of the same identity are kept. The identity
 is the method, its options, the precision, the split, and content digests of the dataset's metadata, the
 --segmentor file and every option that is a path (a prompter checkpoint); sizes and times play no part (they only
@@ -53,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder of SAM image embeddings shared by methods and jobs (default: memory only)")
     parser.add_argument("--submission", action="store_true",
-                        help="also write OUT/submission.zip (Annotations/<video>/<exp_id>/<frame>.png)")
+                        help="also write OUT/submission.zip, the dataset's evaluation server's archive "
+                             "(<video>/<exp_id>/<frame>.png in the folder the dataset kind names: Annotations/ for "
+                             "Ref-YouTube-VOS, the archive's root for MeViS)")
     parser.add_argument("--restart-if-changed", action="store_true",
                         help="when --out holds results of another run (other method, options, data or checkpoint "
                              "contents), delete them and start over instead of refusing (default: refuse)")
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from groprompt.data.registry import open_dataset
+    from groprompt.data.registry import dataset_kind, open_dataset
     from groprompt.inference import check_method_fits, parse_option_pairs, run_inference, typed_options
     from groprompt.methods import accepts_option, check_options, discover_methods
 
@@ -100,8 +103,9 @@ def _infer(args: argparse.Namespace) -> int:
 
     read = {"segmentor": None if segmentor is None else args.segmentor}
     stats = run_inference(method, dataset, args.out, segmentor=segmentor, options=options,
-                          submission=args.submission, files=read, restart_if_changed=args.restart_if_changed,
-                          precision=args.precision)
+                          submission=args.submission,
+                          submission_folder=dataset_kind(args.dataset_kind).submission_folder, files=read,
+                          restart_if_changed=args.restart_if_changed, precision=args.precision)
     cache = stats["segmentor_cache"]
     print(f"{args.method} on {dataset.name} {dataset.split}: {stats['videos_run']} videos run, "
           f"{stats['videos_skipped']} already done; {stats['frames']} frames, {stats['expression_frames']} "

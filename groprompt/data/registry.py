@@ -39,7 +39,7 @@ from groprompt.data.refdavis import load_refdavis
 from groprompt.data.refytvos import load_refytvos
 from groprompt.errors import GroPromptError
 from groprompt.plugins import describe_import_error, load_module_file, plugin_files
-from groprompt.safe_names import check_video_names
+from groprompt.safe_names import check_video_names, name_problem
 
 Reader = Callable[..., Dataset]
 
@@ -82,6 +82,9 @@ class DatasetKind:
         unscored_splits: splits without public ground truth (an evaluation server scores them).
         table: the paper's benchmark table it feeds (a key of :data:`PAPER_TABLES`), or None.
         synthetic: a generated benchmark; every caption of its tables says so (docs/method_spec.md §9).
+        submission_folder: the folder of its evaluation server's archive (``groprompt infer --submission``) that
+            holds ``<video>/<exp_id>/<frame>.png``: ``Annotations`` for Ref-YouTube-VOS's server, ``""`` for an
+            archive with the video folders at its root (MeViS's).
     """
 
     key: str
@@ -91,6 +94,7 @@ class DatasetKind:
     unscored_splits: tuple[str, ...] = ()
     table: str | None = None
     synthetic: bool = False
+    submission_folder: str = "Annotations"
 
     def __post_init__(self) -> None:
         def invalid(problem: str, fix: str) -> GroPromptError:
@@ -106,6 +110,10 @@ class DatasetKind:
             raise invalid(f"unknown evaluation {self.evaluation!r}", f"use one of {', '.join(EVALUATIONS)} or None")
         if not isinstance(self.unscored_splits, tuple) or not all(isinstance(s, str) for s in self.unscored_splits):
             raise invalid("unscored_splits must be a tuple of split names", "e.g. unscored_splits=('test',)")
+        if self.submission_folder and name_problem(self.submission_folder) is not None:
+            raise invalid(f"submission_folder {self.submission_folder!r} is not a plain folder name "
+                          f"({name_problem(self.submission_folder)})",
+                          "name one folder, e.g. 'Annotations', or '' for the archive's root")
         if self.table is not None and self.table not in PAPER_TABLES:
             raise invalid(f"unknown table {self.table!r}", f"use one of {', '.join(PAPER_TABLES)} or None")
         if self.table is not None and PAPER_TABLES[self.table] != self.family:
@@ -136,7 +144,7 @@ BUILTIN_KINDS: tuple[DatasetKind, ...] = (
     DatasetKind("refdavis", "Ref-DAVIS17", load_refdavis, "expression-sets", table="table1"),
     DatasetKind("a2d", "A2D-Sentences", load_a2d, "referring", table="table2"),
     DatasetKind("jhmdb", "JHMDB-Sentences", load_jhmdb, "referring", table="table3"),
-    DatasetKind("mevis", "MeViS", load_mevis, "per-expression", unscored_splits=("valid",)),
+    DatasetKind("mevis", "MeViS", load_mevis, "per-expression", unscored_splits=("valid",), submission_folder=""),
 )
 """The harness's own kinds, in the order of the paper's Table 1 columns (Ref-YouTube-VOS, then Ref-DAVIS17), then
 the benchmarks the paper does not report (MeViS)."""

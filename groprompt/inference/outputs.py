@@ -6,7 +6,7 @@ Layout of the output folder (``--out``)::
     masks/<video>.json                       pycocotools RLE of every expression's mask on every frame, and the
                                              method's per-expression records (``Method.expression_records``)
     Annotations/<video>/<exp_id>/<frame>.png 0 / 255 masks: the per-expression layout of ``groprompt evaluate``
-                                             and of the Ref-YouTube-VOS server
+                                             and of the Ref-YouTube-VOS and MeViS servers
     done/<video>.json                        the completion marker, written last
     .partial/<video>/                        the video being written (renamed into the above when finished)
     run_stats.json, submission.zip           per run (see :mod:`groprompt.inference.runner`)
@@ -50,6 +50,8 @@ MARKER_FORMAT = "groprompt-done/1"
 BOX_COLUMNS = ("exp_id", "frame", "x0", "y0", "x1", "y1", "score")
 MASK_VALUE = 255
 """Pixel value of the object in the written PNGs (the Ref-YouTube-VOS submission convention)."""
+SUBMISSION_FOLDER = "Annotations"
+"""The folder of the Ref-YouTube-VOS server's archive that holds ``<video>/<exp_id>/<frame>.png``."""
 STAGING = ".partial"
 """Folder of ``--out`` holding the videos being written (hidden: no reader takes it for a video)."""
 _FOREIGN = (f"groprompt infer writes each name as {RULE}; this file was not written by it: delete it and its done/ "
@@ -284,8 +286,10 @@ def read_masks(path: str | Path) -> dict[str, np.ndarray]:
                              fix="delete it and its done/ marker, and rerun groprompt infer") from None
 
 
-def write_submission(layout: OutputLayout, videos: Sequence[Video]) -> Path:
-    """Zip ``Annotations/<video>/<exp_id>/<frame>.png`` of every video (the Ref-YouTube-VOS server's format).
+def write_submission(layout: OutputLayout, videos: Sequence[Video], folder: str = SUBMISSION_FOLDER) -> Path:
+    """Zip ``<folder>/<video>/<exp_id>/<frame>.png`` of every video, every frame of every expression: the archive
+    of an evaluation server (``folder`` ``Annotations``: Ref-YouTube-VOS's; ``""``: the video folders at the
+    archive's root, MeViS's CodaLab server, which reads any non-zero pixel as the object).
 
     Written atomically to ``submission.zip``; PNGs are stored uncompressed (they are compressed already).
     """
@@ -298,7 +302,8 @@ def write_submission(layout: OutputLayout, videos: Sequence[Video]) -> Path:
                         raise GroPromptError("a mask of the submission is missing", video=video.name,
                                              expression=expression.exp_id, frame=frame, path=png,
                                              fix="rerun groprompt infer on this folder to complete it")
-                    archive.write(png, f"Annotations/{video.name}/{expression.exp_id}/{frame}.png")
+                    archive.write(png, "/".join(filter(None, (folder, video.name, expression.exp_id,
+                                                              f"{frame}.png"))))
     return layout.submission
 
 

@@ -46,6 +46,7 @@ from groprompt.files import atomic_write_text
 from groprompt.fingerprints import dataset_digest, path_digest
 from groprompt.inference.outputs import (
     STAGING,
+    SUBMISSION_FOLDER,
     OutputLayout,
     VideoWriter,
     check_identity,
@@ -114,7 +115,8 @@ def run_identity(method_name: str, options: Mapping[str, Any], dataset: Dataset,
 
 
 def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmentor: Segmentor | None,
-                  options: Mapping[str, Any] | None = None, submission: bool = False, progress: bool = True,
+                  options: Mapping[str, Any] | None = None, submission: bool = False,
+                  submission_folder: str = SUBMISSION_FOLDER, progress: bool = True,
                   files: Mapping[str, Path | None] | None = None, restart_if_changed: bool = False,
                   precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
     """Run ``method`` over every video of ``dataset`` and write the files of :mod:`groprompt.inference.outputs`.
@@ -133,7 +135,8 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
         out: the output folder.
         segmentor: the frozen SAM (None only for ``outputs_masks`` methods).
         options: the options the method was created with (recorded, and part of the run's identity).
-        submission: also write ``submission.zip`` (Ref-YouTube-VOS server format).
+        submission: also write ``submission.zip``, the evaluation server's archive (:func:`write_submission`).
+        submission_folder: its folder holding ``<video>/<exp_id>/<frame>.png`` (the dataset kind's).
         progress: show a progress bar over videos.
         files: other files the run reads, by name, whose digests join its identity (None entries are left out).
         restart_if_changed: start over instead of refusing a folder of another identity (the workflow's mode).
@@ -168,7 +171,7 @@ def run_inference(method: Method, dataset: Dataset, out: str | Path, *, segmento
     stats = {**identity, **counts, "seconds": time.perf_counter() - start, **clock, "segmentor_cache": cache}
     atomic_write_text(layout.run_stats, json.dumps(stats, indent=1))
     if submission:
-        write_submission(layout, dataset.videos)
+        write_submission(layout, dataset.videos, submission_folder)
     return stats
 
 
