@@ -133,7 +133,7 @@ def test_snakemake_names_an_unknown_dataset_kind_and_the_known_ones(tmp_path: Pa
     path = tmp_path / "kind.yaml"
     path.write_text(yaml.safe_dump(config))
     message = _failed(dry_run(tmp_path, path))
-    assert "datasets.synrvos.kind: unknown dataset kind 'refcoco' (known: a2d, jhmdb, refdavis, refytvos, " \
+    assert "datasets.synrvos.kind: unknown dataset kind 'refcoco' (known: a2d, jhmdb, mevis, refdavis, refytvos, " \
            "synrvos)" in message
 
 

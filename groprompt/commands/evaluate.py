@@ -16,7 +16,8 @@ _DESCRIPTION = """Two forms.
   dataset form: groprompt evaluate --dataset-kind KIND --data ROOT --split SPLIT --pred INFER_OUT --out OUT
     INFER_OUT is the folder groprompt infer --out wrote. The kind's evaluation decides the scoring:
     per-expression (synrvos, refytvos train: ROOT/SPLIT/Annotations, the split's meta_expressions.json, box IoU
-    from INFER_OUT/boxes), expression-sets (refdavis: the four expression sets written to OUT/sets, then the
+    from INFER_OUT/boxes; mevis train and valid_u: each expression against the union of its objects, ground truth
+    written from mask_dict.json to OUT/ground_truth), expression-sets (refdavis: the four expression sets written to OUT/sets, then the
     refdavis layout with box IoU), referring (a2d, jhmdb). A split without public ground truth is refused.
   folder form: groprompt evaluate --pred PRED (--gt GT | --layout referring --data ROOT --dataset-kind KIND)
     scores any folder in one of the layouts of --layout."""

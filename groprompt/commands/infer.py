@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a standard option passed only if the method's __init__ takes KEY and --option does "
                              "not set it (repeatable); the workflow offers every method the pre-trained grounder, "
                              "the prompter size and the tokenizer")
-    parser.add_argument("--dataset-kind", required=True, help="dataset kind (`groprompt datasets` lists them: synrvos, refytvos, refdavis, a2d, jhmdb, and yours)")
+    parser.add_argument("--dataset-kind", required=True,
+                        help="dataset kind (`groprompt datasets` lists them: synrvos, refytvos, refdavis, a2d, jhmdb, "
+                             "mevis, and yours)")
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", required=True, help="split to run on (e.g. valid)")
     parser.add_argument("--segmentor", type=Path, default=None,
