@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from groprompt.errors import GroPromptError
+from groprompt.releases import verify_release
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 """A folder holds its weights in one file or in shards listed by an index."""
@@ -41,6 +42,7 @@ def check_hf_folder(directory: str | Path, *, what: str, model_types: Sequence[s
                              fix=f"point to the folder that holds config.json and model.safetensors; {_NO_HUB}")
     if not directory.is_dir():
         raise GroPromptError(f"{what} folder not found", path=directory, fix=_NO_HUB)
+    verify_release(directory)  # a released stand-in: its files must be the released bytes
     missing = [name for name in ("config.json", *extra_files) if not (directory / name).is_file()]
     if not any((directory / name).is_file() for name in WEIGHT_FILES):
         missing.append(" or ".join(WEIGHT_FILES))

@@ -12,10 +12,12 @@ freezes a ResNet backbone; that is undone here). Which parts train is :func:`fre
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
 
 from groprompt.errors import GroPromptError
 from groprompt.hf_folders import check_hf_folder, load_pretrained, read_safetensors
@@ -77,12 +79,47 @@ def _has_tokenizer(directory: Path) -> bool:
     return (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file()
 
 
-def load_hf_detector(directory: str | Path) -> GroundingDinoForObjectDetection:
-    """Load a Hugging Face Grounding DINO folder (``config.json`` + ``model.safetensors``) from local disk."""
+def load_hf_detector(directory: str | Path, text_backbone_dir: str | Path | None = None
+                     ) -> GroundingDinoForObjectDetection:
+    """Load a Hugging Face Grounding DINO folder (``config.json`` + ``model.safetensors``) from local disk.
+
+    The folder may omit the whole text backbone (every ``model.text_backbone.*`` tensor, and nothing else): a
+    released stand-in does (:mod:`groprompt.releases`), since its text backbone is frozen and ships in a Python
+    package. It is then loaded from ``text_backbone_dir`` (the size's bundled text folder); without one, or with a
+    folder that lacks other tensors too, the folder is refused.
+    """
     directory = Path(directory)
-    check_hf_folder(directory, what="Grounding DINO checkpoint")
-    detector = load_pretrained(GroundingDinoForObjectDetection, directory, what="Grounding DINO checkpoint")
+    what = "Grounding DINO checkpoint"
+    check_hf_folder(directory, what=what)
+    with _library_quiet():  # the library prints a table of the omitted text-backbone tensors
+        detector, loading = load_pretrained(GroundingDinoForObjectDetection, directory, what=what,
+                                            output_loading_info=True)
+    missing = set(loading["missing_keys"])
+    if missing:
+        text_keys = {key for key in detector.state_dict() if key.startswith(_TEXT_BACKBONE_PREFIX)}
+        if missing != text_keys:
+            other = sorted(missing - text_keys)
+            raise GroPromptError(f"the {what} lacks {len(missing)} tensors ({', '.join((other or sorted(missing))[:3])}"
+                                 ", ...): only a released stand-in may omit, and then exactly, its text backbone",
+                                 path=directory, fix="copy the folder again, or train it again")
+        if text_backbone_dir is None:
+            raise GroPromptError(f"the {what} omits its text backbone, and this prompter size bundles none",
+                                 path=directory, fix="load it as the size it was trained as (tiny)")
+        load_text_backbone(detector, text_backbone_dir)
     return detector.requires_grad_(True)
+
+
+_TEXT_BACKBONE_PREFIX = "model.text_backbone."
+
+
+@contextlib.contextmanager
+def _library_quiet():
+    previous = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(previous)
 
 
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
@@ -121,7 +158,7 @@ def build_prompter(
                              fix="set the prompter's tokenizer to the local bert-base-uncased folder")
     tokenizer = load_tokenizer(tokenizer_dir)  # before the weights: a missing tokenizer fails fast
     if folder is not None:
-        detector = load_hf_detector(folder)
+        detector = load_hf_detector(folder, text_backbone_dir=bundled)
     else:
         detector = build_detector(size)
         if checkpoint is not None:

@@ -29,6 +29,7 @@ from segment_anything.modeling import Sam
 
 from groprompt.errors import GroPromptError
 from groprompt.files import atomic_torch_save
+from groprompt.releases import verify_release
 from groprompt.segmentation.config import (
     OFFICIAL_HQ_VARIANTS,
     OFFICIAL_VARIANTS,
@@ -124,6 +125,8 @@ def load_sam(checkpoint: str | Path, expect: SamConfig | None = None) -> tuple[S
             None: the size comes from the file (stored config, or detection among the official sizes).
     """
     path = Path(checkpoint)
+    if path.is_file():
+        verify_release(path)  # a released stand-in: the file must be the released bytes
     state, config = _read_checkpoint(path)
     if expect is not None:
         _check_model_kind(state, expect, path)
