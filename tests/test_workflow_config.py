@@ -170,3 +170,16 @@ def test_gpu_slots_give_concurrent_jobs_different_gpus(tmp_path: Path) -> None:
     assert _slots(tmp_path, 1, hold.replace("sleep 3", "true")).communicate(timeout=30)[0].strip() == "0"
     preset = _slots(tmp_path, 2, hold.replace("sleep 3", "true"), CUDA_VISIBLE_DEVICES="5,6")
     assert preset.communicate(timeout=30)[0].strip() == "5,6"
+
+
+def test_released_stand_ins_are_named_and_found_before_any_job(tmp_path: Path) -> None:
+    config = load("smoke")
+    config["stand_ins"] = "released"
+    path = tmp_path / "released.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert "stand_ins: released needs pretrain.released" in _failed(dry_run(tmp_path, path))
+    config["pretrain"]["released"] = {"grounder": "no-such-grounder", "segmentor": "no-such-sam"}
+    path.write_text(yaml.safe_dump(config))
+    message = _failed(dry_run(tmp_path, path))
+    assert f"pretrain.released.grounder: {REPO / 'releases' / 'no-such-grounder'} does not exist" in message
+    assert f"pretrain.released.segmentor: {REPO / 'releases' / 'no-such-sam'} does not exist" in message

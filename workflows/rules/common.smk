@@ -43,7 +43,8 @@ def validate_study(config, schema):
         raise WorkflowError(f"invalid config ({source}): {_schema_problem(error)}") from None
     problems = _cross_key_problems(config)
     if not problems:
-        problems = _missing_paths(config) + _method_problems(config)
+        problems = _missing_paths(config) or _release_problems(config)
+        problems += _method_problems(config)
     if problems:
         raise WorkflowError(f"invalid config ({source}):\n  " + "\n  ".join(problems))
 
@@ -79,6 +80,12 @@ def _cross_key_problems(config):
     references += [(f"evaluation[{i}].dataset", item["dataset"]) for i, item in enumerate(config["evaluation"])]
     if "pretrain" in config:
         references.append(("pretrain.dataset", config["pretrain"]["dataset"]))
+        if config["stand_ins"] == "released" and "released" not in config["pretrain"]:
+            problems.append("stand_ins: released needs pretrain.released (the release names of the grounder and "
+                            "the segmentor under releases/); or set stand_ins: pretrain to train them here")
+    elif config["stand_ins"] == "released":
+        problems.append("stand_ins: released applies to the stand-ins of a study with a pretrain section; a study "
+                        "with checkpoints uses them")
     problems += [f"{key}: no dataset {value!r} in datasets (known: {', '.join(datasets)})"
                  for key, value in references if value not in datasets]
     for variant, values in config["train"]["variants"].items():
@@ -108,10 +115,28 @@ def _missing_paths(config):
     """Every dataset root and checkpoint the config names that is not on disk."""
     named = [(f"datasets.{key}.root", entry.get("root")) for key, entry in config["datasets"].items()]
     named += [(f"checkpoints.{key}", path) for key, path in config.get("checkpoints", {}).items()]
+    if "pretrain" in config and not pretraining_here():
+        named += [(f"pretrain.released.{model}", released_stand_in(model)) for model in ("grounder", "segmentor")]
     if config.get("tracker"):
         named.append(("tracker", tracker()))
     return [f"{key}: {path} does not exist (no code downloads data or weights: put it there or correct the path)"
             for key, path in named if path is not None and not os.path.exists(path)]
+
+
+def _release_problems(config):
+    """The released stand-ins whose files are not the released bytes (groprompt.releases), found before any job."""
+    from groprompt.errors import GroPromptError
+    from groprompt.releases import verify_release
+
+    if "pretrain" not in config or pretraining_here():
+        return []
+    problems = []
+    for model in ("grounder", "segmentor"):
+        try:
+            verify_release(released_stand_in(model))
+        except GroPromptError as error:
+            problems.append(f"pretrain.released.{model}: {error}")
+    return problems
 
 
 def _method_problems(config):
@@ -239,18 +264,35 @@ def dataset_inputs(key):
     return [os.path.join(dataset_root(key), "synrvos.json")] if "generate" in dataset(key) else []
 
 
+def pretraining_here():
+    """Whether this study pre-trains its stand-ins (``stand_ins: pretrain``) instead of starting from the released
+    ones (``stand_ins: released``) or from the user's ``checkpoints``."""
+    return "pretrain" in config and config["stand_ins"] == "pretrain"
+
+
+def released_stand_in(model):
+    """The release folder of stand-in ``model`` (grounder, segmentor) under the repository's releases/."""
+    return os.path.join(workflow.basedir, "releases", config["pretrain"]["released"][model])
+
+
 def grounder_checkpoint():
     """The pre-trained grounder (Grounded-SAM's prompter and GroPrompt's starting point)."""
-    return work("models", "grounder") if "pretrain" in config else config["checkpoints"]["grounder"]
+    if "pretrain" not in config:
+        return config["checkpoints"]["grounder"]
+    return work("models", "grounder") if pretraining_here() else released_stand_in("grounder")
 
 
 def segmentor_checkpoint():
-    return work("models", "segmentor.pt") if "pretrain" in config else config["checkpoints"]["segmentor"]
+    if "pretrain" not in config:
+        return config["checkpoints"]["segmentor"]
+    return work("models", "segmentor.pt") if pretraining_here() else os.path.join(released_stand_in("segmentor"),
+                                                                                  "segmentor.pt")
 
 
 def model_inputs():
-    """Checkpoints that rules must wait for: the stand-ins trained here; the user's are checked at start."""
-    if "pretrain" not in config:
+    """Checkpoints that rules must wait for: the stand-ins trained here; the user's and the released ones are
+    checked at start."""
+    if not pretraining_here():
         return []
     return [f"{grounder_checkpoint()}.metrics.json", f"{segmentor_checkpoint()}.metrics.json"]
 

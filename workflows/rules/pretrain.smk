@@ -1,5 +1,7 @@
-"""Stage 2, the embedded default only: pre-train the stand-in SAM and Grounding DINO on the generated still frames
-(the analogue of SAM's and Grounded-SAM's image-level pre-training). Real studies name checkpoints instead.
+"""Stage 2, generated studies with ``stand_ins: pretrain`` only (the smoke study; the default with ``--config
+stand_ins=pretrain``): pre-train the stand-in SAM and Grounding DINO on the generated still frames (the analogue of
+SAM's and Grounded-SAM's image-level pre-training). The default starts from the released stand-ins instead, and
+real studies name checkpoints.
 
 Each run writes its checkpoint, then <checkpoint>.metrics.json (held-out IoU), the file the other rules wait for.
 """
@@ -18,7 +20,7 @@ def pretrain_flags(checkpoint):
     return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in settings.items())
 
 
-if "pretrain" in config:
+if pretraining_here():
 
     rule pretrain:
         input:

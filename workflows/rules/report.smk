@@ -56,7 +56,7 @@ def stage_records():
     for key, entry in config["datasets"].items():
         if "generate" in entry:
             records[f"synrvos/{key}"] = bench("synrvos", key)
-    if "pretrain" in config:
+    if pretraining_here():
         records |= {f"pretrain/{name}": bench("pretrain", name) for name in PRETRAINING}
     records |= {"params": bench("params"), "tables": bench("tables")}
     records |= {f"train/{variant}/seed{seed}": bench("train", variant, f"seed{seed}")
