@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                  else _write_segmentor(source, staging))
         shutil.copyfile(metrics, staging / "metrics.json")
         write_manifest(staging, [*names, "metrics.json"])
+        staging.chmod(0o755)  # mkdtemp's 0700 would keep a committed folder from other users
         staging.rename(args.out)
     finally:
         if staging.exists():
