@@ -20,15 +20,16 @@ from groprompt.data.refytvos import load_refytvos
 from groprompt.errors import GroPromptError
 from groprompt.methods.prompter import load_prompter
 from groprompt.metrics.boxes import box_iou
-from groprompt.pretraining.dense_targets import (
-    assign_tokens,
-    dense_positives,
-    detector_token_layout,
+from groprompt.losses.detector import (
+    LayerPredictions,
+    decoder_layer_predictions,
+    decoder_term,
+    match_queries,
     phrase_focal_loss,
     phrase_token_mask,
     sigmoid_focal_loss,
-    token_layout,
 )
+from groprompt.pretraining.dense_targets import assign_tokens, dense_positives, detector_token_layout, token_layout
 from groprompt.pretraining.grounder import (
     GrounderPretrainConfig,
     best_target_iou,
@@ -37,14 +38,7 @@ from groprompt.pretraining.grounder import (
     target_boxes,
     tokenize_texts,
 )
-from groprompt.pretraining.grounder_loss import (
-    LayerPredictions,
-    decoder_layer_predictions,
-    decoder_term,
-    encoder_term,
-    grounding_loss,
-    match_queries,
-)
+from groprompt.pretraining.grounder_loss import encoder_term, grounding_loss
 from groprompt.pretraining.grounding_set import GroundingSet, load_grounding_set
 from groprompt.pretraining.loop import heldout_videos, metrics_path
 from groprompt.prompting import Prompter, build_prompter

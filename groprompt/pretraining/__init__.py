@@ -3,7 +3,8 @@
 Shared pieces: the optimiser and learning-rate schedule (:mod:`.schedule`) and the step-counted, seeded loop with
 its metrics file (:mod:`.loop`). The segmentor's pre-training: :mod:`.box_masks` (its data) and :mod:`.segmentor`.
 The grounder's: :mod:`.grounding_set` (its data), :mod:`.dense_targets` and :mod:`.grounder_loss` (the dense
-FCOS-style objective of ``docs/stack_notes.md``) and :mod:`.grounder`.
+FCOS-style objective of ``docs/stack_notes.md``, beside Grounding DINO's decoder term of
+:mod:`groprompt.losses.detector`) and :mod:`.grounder`.
 
 The grounder's names are imported from their module on first use: each pre-training step is its own workflow job,
 and the segmentor's should not pay the ~4 s import of Grounding DINO that only the grounder's needs.

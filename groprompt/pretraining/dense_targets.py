@@ -1,12 +1,12 @@
-"""Dense FCOS-style targets of the grounder's pre-training, and the sigmoid focal loss they are scored with.
+"""Dense FCOS-style targets of the grounder's pre-training.
 
 The stand-in grounder learns localisation in CPU minutes only when every two-stage encoder token is supervised,
 not just one matched query (``docs/stack_notes.md``, "A stand-in grounder recipe that does learn on this CPU"):
 
 * a token is **positive** for a target box when its reference centre lies strictly inside the box; the token of
   the finest level nearest the box centre is always positive, so a box smaller than a cell still has one;
-* classification is scored against the **phrase tokens** of the sentence only: the real tokens that are not one of
-  Grounding DINO's phrase delimiters ([CLS], [SEP], ".", "?") and not padding.
+* classification is scored against the **phrase tokens** of the sentence only, with the focal loss of Grounding
+  DINO's own objective (:func:`groprompt.losses.detector.phrase_focal_loss`).
 
 Tokens are numbered as transformers' Grounding DINO flattens its feature maps: level by level, finest first, each
 level row-major. A token's reference centre is the centre of its cell, normalised to [0, 1] (``(j + 0.5) / W``,
@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -118,47 +117,3 @@ def assign_tokens(layout: TokenLayout, boxes: Tensor, valid: Tensor) -> tuple[Te
     area = ((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1]))[:, :, None]
     cost = torch.where(per_box, area, torch.full_like(area, torch.inf))
     return per_box.any(dim=1), cost.argmin(dim=1)
-
-
-def phrase_token_mask(input_ids: Tensor, attention_mask: Tensor, delimiters: Tensor) -> Tensor:
-    """``(B, N)`` bool: the phrase tokens of tokenised sentences (real tokens that are not phrase delimiters).
-
-    Args:
-        input_ids: ``(B, N)`` token ids.
-        attention_mask: ``(B, N)`` 1 at real tokens, 0 at padding.
-        delimiters: ids of [CLS], [SEP], "." and "?" (Grounding DINO's ``model.special_tokens``).
-    """
-    return attention_mask.bool() & ~torch.isin(input_ids, delimiters.to(input_ids.device))
-
-
-def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Element-wise sigmoid focal loss (Lin et al., 2017), same shape as ``logits``.
-
-    ``-alpha_t (1 - p_t)^gamma log(p_t)`` with ``p = sigmoid(logits)``, ``p_t = p`` where the target is 1 and
-    ``1 - p`` where it is 0, ``alpha_t = alpha`` for targets 1 and ``1 - alpha`` for targets 0.
-    """
-    probability = logits.sigmoid()
-    cross_entropy = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    p_t = probability * targets + (1 - probability) * (1 - targets)
-    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-    return alpha_t * (1 - p_t) ** gamma * cross_entropy
-
-
-def phrase_focal_loss(logits: Tensor, positive: Tensor, phrase: Tensor, normaliser: float) -> Tensor:
-    """Focal loss of token-level logits against the phrase tokens only, summed and divided by ``normaliser``.
-
-    Args:
-        logits: ``(B, K, L)`` logits of K proposals (encoder tokens or decoder queries) against L >= N text
-            positions (past the real tokens transformers fills -inf; those are never read).
-        positive: ``(B, K)`` bool, the proposals whose target is the sentence (1 on its phrase tokens).
-        phrase: ``(B, N)`` bool phrase-token mask (:func:`phrase_token_mask`).
-        normaliser: the number of positives (clamped to at least 1).
-    Returns:
-        a scalar.
-    """
-    mask = phrase[:, None, :].expand(-1, logits.shape[1], -1)
-    # where(), not a product: the -inf logits at non-phrase positions must not reach the loss (inf * 0 = nan).
-    finite = torch.where(mask, logits[..., : phrase.shape[1]], torch.zeros((), device=logits.device))
-    targets = (positive[:, :, None] & mask).to(logits.dtype)
-    loss = sigmoid_focal_loss(finite, targets) * mask
-    return loss.sum() / max(float(normaliser), 1.0)

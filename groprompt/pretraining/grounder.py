@@ -32,9 +32,10 @@ from torch import Tensor
 
 from groprompt.boxes import normalized_cxcywh_to_pixel_xyxy, xyxy_to_cxcywh
 from groprompt.errors import GroPromptError
+from groprompt.losses.detector import phrase_mean_score, phrase_token_mask
 from groprompt.metrics.boxes import box_iou
-from groprompt.pretraining.dense_targets import TokenLayout, detector_token_layout, phrase_token_mask
-from groprompt.pretraining.grounder_loss import grounding_loss, phrase_mean_score
+from groprompt.pretraining.dense_targets import TokenLayout, detector_token_layout
+from groprompt.pretraining.grounder_loss import grounding_loss
 from groprompt.pretraining.grounding_set import GroundingSet
 from groprompt.pretraining.loop import loop_problems, run_steps, sample_batches
 from groprompt.seeding import seed_everything
@@ -98,7 +99,7 @@ class TokenTable:
 
     Attributes:
         input_ids, token_type_ids, attention_mask: ``(E, N0)`` int64, as :meth:`Prompter.tokenize` returns them.
-        phrase: ``(E, N0)`` bool phrase-token mask (:func:`~groprompt.pretraining.dense_targets.phrase_token_mask`).
+        phrase: ``(E, N0)`` bool phrase-token mask (:func:`~groprompt.losses.detector.phrase_token_mask`).
     """
 
     input_ids: Tensor
