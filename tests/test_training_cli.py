@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from training_fixtures import save_standins, write_toy_split
+from training_fixtures import write_train_inputs
 
 from groprompt.cli import main
 from groprompt.prompting import build_prompter
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("inputs")
-    prompter, sam = save_standins(folder)
-    config = folder / "train.yaml"
-    config.write_text("prompter_size: tiny\nepochs: 1\nlr_drop_epochs: []\nclip_length: 2\nsteps_per_epoch: 1\n")
-    return {"data": write_toy_split(folder / "data"), "prompter": prompter, "sam": sam, "config": config}
+    return write_train_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 def _args(inputs, out, *extra: str) -> list[str]:

@@ -103,3 +103,37 @@ def test_differences_name_changed_keys_but_not_keep_checkpoints():
     assert TrainingConfig(prompter_size="tiny", keep_checkpoints=3).differences(saved) == []
     changed = TrainingConfig(prompter_size="tiny", lambda_v=0.0, clip_length=3)
     assert changed.differences(saved) == ["lambda_v", "clip_length"]
+
+
+def test_objective_defaults_to_the_papers_and_the_detector_baseline_round_trips(tmp_path):
+    assert TrainingConfig().objective == "groprompt"
+    path = tmp_path / "detector.yaml"
+    path.write_text("prompter_size: tiny\nobjective: detector\nlambda_f: 0\n")
+    config = load_training_config(path, ["lambda_v=0"])
+    assert (config.objective, config.lambda_f, config.lambda_v, config.contrastive) == ("detector", 0.0, 0.0, False)
+    write_config(config, tmp_path / "resolved.yaml")
+    assert "objective: detector" in (tmp_path / "resolved.yaml").read_text()
+    assert load_training_config(tmp_path / "resolved.yaml") == config
+    assert config.to_dict()["objective"] == "detector"  # what checkpoints record
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"objective": "dino"}, "objective 'dino' is not one of groprompt, detector"),
+    # The paper's default lambdas are TAP-CL: the plain baseline refuses them, naming the keys and the fix.
+    ({"objective": "detector"}, r"objective detector is the plain fine-tuning baseline, without TextCon/ModalCon: "
+                                r"lambda_f 0.01 and lambda_v 0.1 must both be 0 \(--set lambda_f=0 --set lambda_v=0\)"),
+    ({"objective": "detector", "lambda_f": 0.0}, "lambda_f 0.0 and lambda_v 0.1 must both be 0"),
+    ({"objective": "detector", "lambda_f": 0.0, "lambda_v": 0.0, "matching": "hungarian"},
+     "matching 'hungarian' chooses L_box's query and would be unused"),
+])
+def test_objective_refusals(values, fragment):
+    with pytest.raises(GroPromptError, match=fragment):
+        TrainingConfig(**values)
+
+
+def test_a_run_recorded_before_the_objective_key_resumes_as_the_papers_objective():
+    older = TrainingConfig(prompter_size="tiny").to_dict()
+    del older["objective"]
+    assert TrainingConfig(prompter_size="tiny").differences(older) == []
+    detector = TrainingConfig(prompter_size="tiny", objective="detector", lambda_f=0.0, lambda_v=0.0)
+    assert detector.differences(older) == ["objective", "lambda_f", "lambda_v"]

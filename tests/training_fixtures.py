@@ -42,3 +42,12 @@ def save_standins(folder: Path, seed: int = 0) -> tuple[Path, Path]:
     sam_path = folder / "sam_tiny.pt"
     save_sam(build_sam("tiny"), SAM_VARIANTS["tiny"], sam_path)
     return prompter_dir, sam_path
+
+
+def write_train_inputs(folder: Path) -> dict[str, Path]:
+    """What the ``groprompt train`` tests read: the toy split (``data``), the random stand-ins (``prompter``,
+    ``sam``) and a one-step config of one epoch (``config``)."""
+    prompter, sam = save_standins(folder)
+    config = folder / "train.yaml"
+    config.write_text("prompter_size: tiny\nepochs: 1\nlr_drop_epochs: []\nclip_length: 2\nsteps_per_epoch: 1\n")
+    return {"data": write_toy_split(folder / "data"), "prompter": prompter, "sam": sam, "config": config}

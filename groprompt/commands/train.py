@@ -3,6 +3,7 @@
     groprompt train --dataset-kind refytvos --data ROOT --split train --prompter GROUNDER --segmentor SAM.pth \\
         --config train.yaml --set lambda_f=0 --set lambda_v=0 --out runs/box_only [--resume] [--device cuda] \\
         [--precision bf16]
+    groprompt train ... --set objective=detector --set lambda_f=0 --set lambda_v=0 --out runs/detector_loss
     torchrun --nproc_per_node 8 -m groprompt.cli train ...        # data-parallel, one clip per GPU
 
 Every input path is checked, the config is validated and the dataset's box-only view is built before any model
@@ -18,7 +19,8 @@ from pathlib import Path
 from groprompt.precision import DEFAULT_PRECISION, PRECISIONS
 
 NAME = "train"
-HELP = "Fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted)."
+HELP = ("Fine-tune the GroPrompt prompter from box supervision (L_box, and TextCon/ModalCon when weighted; or, with "
+        "--set objective=detector, Grounding DINO's own loss: the plain fine-tuning baseline).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +102,8 @@ def _train(args: argparse.Namespace) -> int:
 
         raise GroPromptError("--restart-if-changed applies to a resumed run only", fix="add --resume")
     if args.segmentor is not None and not config.contrastive:
-        print("groprompt train: note: --segmentor is not used (lambda_f = lambda_v = 0: L_box only)", file=sys.stderr)
+        print("groprompt train: note: --segmentor is not used (lambda_f = lambda_v = 0: no TextCon/ModalCon)",
+              file=sys.stderr)
     context = setup_distributed(args.device)
     try:
         dataset = open_dataset(args.dataset_kind, args.data, args.split)

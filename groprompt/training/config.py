@@ -27,6 +27,12 @@ from groprompt.prompting.config import PROMPTER_SIZES
 from groprompt.prompting.freezing import DEFAULT_TRAINABLE, check_groups
 from groprompt.typed_values import MISMATCH, split_pairs, type_name, typed_value
 
+OBJECTIVES: dict[str, str] = {
+    "groprompt": "L_box + λ_f L^f + λ_v L^v, the paper's objective (docs/method_spec.md §2-§5)",
+    "detector": "Grounding DINO's own decoder objective on the same boxes: the plain fine-tuning baseline (§2)",
+}
+"""Valid values of ``TrainingConfig.objective`` and what each trains with."""
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -37,6 +43,11 @@ class TrainingConfig:
             authors' checkpoint; ``tiny``: the embedded default's stand-in). It must be the size of the
             ``--prompter`` checkpoint; it also fixes the inference-time frame resize.
         trainable: the prompter's parameter groups that train (§1; the rest is frozen and kept in eval mode).
+        objective: what the prompter is fine-tuned with (:data:`OBJECTIVES`): ``groprompt`` (the paper: L_box and
+            the TAP-CL terms) or ``detector`` (the plain baseline: Grounding DINO's decoder objective of
+            :func:`groprompt.losses.detector_loss`, class-aware matching, phrase focal loss, L1 and GIoU on every
+            decoder layer, with ``l1_weight`` and ``giou_weight`` as its box weights; ``lambda_f`` and ``lambda_v``
+            must be 0 and ``matching`` its default, which it does not use).
         matching: ``top1`` (the paper: the most confident query is the prediction) or ``hungarian`` (the
             authors' code: the query of lowest box cost), §2.
         l1_weight: λ_r of L_box (§2, Eq. 1), on normalised (cx, cy, w, h).
@@ -66,6 +77,7 @@ class TrainingConfig:
 
     prompter_size: str = "swin-b"
     trainable: tuple[str, ...] = DEFAULT_TRAINABLE
+    objective: str = "groprompt"
     matching: str = "top1"
     l1_weight: float = L1_WEIGHT
     giou_weight: float = GIOU_WEIGHT
@@ -101,6 +113,7 @@ class TrainingConfig:
         except GroPromptError as error:
             problems.append(error.problem)
         need(bool(self.trainable), "trainable is empty: nothing would train")
+        need(self.objective in OBJECTIVES, f"objective {self.objective!r} is not one of {', '.join(OBJECTIVES)}")
         need(self.matching in MATCHINGS, f"matching {self.matching!r} is not one of {', '.join(MATCHINGS)}")
         for name in ("l1_weight", "giou_weight", "weight_decay"):
             value = getattr(self, name)
@@ -119,6 +132,13 @@ class TrainingConfig:
             need(value is None or value >= 1, f"{name} must be >= 1 or null, got {value}")
         need(self.keep_checkpoints >= 0, f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}")
         # Cross-field rules.
+        detector = self.objective == "detector"
+        need(not (detector and (self.lambda_f or self.lambda_v)),
+             f"objective detector is the plain fine-tuning baseline, without TextCon/ModalCon: lambda_f "
+             f"{self.lambda_f} and lambda_v {self.lambda_v} must both be 0 (--set lambda_f=0 --set lambda_v=0)")
+        need(not (detector and self.matching != "top1"),
+             f"objective detector matches queries by its own class-aware cost; matching {self.matching!r} chooses "
+             "L_box's query and would be unused: leave matching at top1")
         drops = self.lr_drop_epochs
         need(list(drops) == sorted(set(drops)), f"lr_drop_epochs {list(drops)} must be strictly increasing")
         outside = [epoch for epoch in drops if not 2 <= epoch <= self.epochs]
@@ -144,11 +164,20 @@ class TrainingConfig:
 
     def differences(self, other: Mapping[str, Any]) -> list[str]:
         """Keys whose value differs from ``other`` (a :meth:`to_dict` of another run), ignoring keys that do not
-        change the result of training (``keep_checkpoints``)."""
+        change the result of training (``keep_checkpoints``); a key ``other`` lacks is compared as its default
+        (:func:`recorded_config`)."""
         neutral = {f.name for f in dataclasses.fields(self) if f.metadata.get("resume_neutral")}
         mine = self.to_dict()
+        theirs = recorded_config(other)
         keys = [key for key in mine if key not in neutral] + sorted(set(other) - set(mine))
-        return [key for key in keys if mine.get(key) != other.get(key)]
+        return [key for key in keys if mine.get(key) != theirs.get(key)]
+
+
+def recorded_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's recorded config (a :meth:`TrainingConfig.to_dict`) with the keys it lacks at their defaults: a run
+    recorded before a key existed trained as its default does (a key is only added with a default that keeps the
+    earlier behaviour, as ``objective``), so resuming it is not refused for that key."""
+    return {**TrainingConfig().to_dict(), **values}
 
 
 def _field_types() -> dict[str, Any]:

@@ -5,10 +5,12 @@ and L^v averaged over the clips that had a negative sentence; unweighted)::
 
     epoch, step, clips, l_box, l1, giou, l_f, l_v, total, lr, skipped_contrastive
 
-``epoch`` is 1-based, ``step`` counts optimiser steps from 1 over the whole run, ``total`` is
-L_box + λ_f L^f + λ_v L^v (§5), ``lr`` the learning rate the step used, and ``skipped_contrastive`` the clips of
-the step whose contrastive terms were skipped because their video has no other object (§3; 0 when both
-contrastive weights are 0, since then nothing contrastive is computed for any clip).
+``epoch`` is 1-based, ``step`` counts optimiser steps from 1 over the whole run, ``total`` is the objective the step
+minimised: L_box + λ_f L^f + λ_v L^v (§5), or with ``objective: detector`` the detector objective (whose runs still
+log L_box of the top-1 query in ``l_box``, ``l1``, ``giou``, so that the two objectives' logs compare), ``lr`` the
+learning rate the step used, and ``skipped_contrastive`` the clips of the step whose contrastive terms were skipped
+because their video has no other object (§3; 0 when both contrastive weights are 0, since then nothing contrastive
+is computed for any clip).
 
 Rows are appended and flushed one by one, so the file is readable while training runs. Rows of an epoch that did
 not complete (a crash, a kill) are dropped when the run resumes from its last epoch checkpoint, by rewriting the

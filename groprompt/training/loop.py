@@ -51,7 +51,7 @@ from groprompt.training.checkpoint import (
     trainable_state,
 )
 from groprompt.training.clips import ClipSampler, TrainVideo
-from groprompt.training.config import TrainingConfig, write_config
+from groprompt.training.config import TrainingConfig, recorded_config, write_config
 from groprompt.training.distributed import DistributedContext
 from groprompt.training.log import TrainLog
 from groprompt.training.trainer import Trainer
@@ -238,7 +238,7 @@ def _resume_state(out: Path, config: TrainingConfig, run: Mapping[str, Any], res
 
 
 def _value(state: TrainingState, key: str) -> Any:
-    return state.run.get(key[4:]) if key.startswith("run.") else state.config.get(key)
+    return state.run.get(key[4:]) if key.startswith("run.") else recorded_config(state.config).get(key)
 
 
 def _now(config: TrainingConfig, run: Mapping[str, Any], key: str) -> Any:

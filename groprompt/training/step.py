@@ -16,6 +16,12 @@ back-propagate:
    are the detached mean text features of S^i and S^j.
 5. L_total (§5). With ``lambda_f = lambda_v = 0`` nothing of 1's second half, 3 or 4 is computed.
 
+With ``objective: detector`` (the plain fine-tuning baseline, §2) the objective is instead Grounding DINO's decoder
+objective on the same boxes (:func:`groprompt.losses.detector_loss`: every decoder layer's heads re-applied to that
+layer's output, class-aware matching of one query to the object's box per supervised frame, phrase focal loss, L1
+and GIoU); L_box of step 2 is still computed, without entering the objective, so that both objectives' logs report
+the same measure of the top-1 box.
+
 The image backbone and input projections run once per frame of the clip, for S^i and S^j alike
 (:meth:`Prompter.encode_images`); only the text-dependent half runs on the 2T items. In ``bf16`` the prompter and
 the ModalCon head run under autocast and every loss is computed in float32 from their float32 outputs.
@@ -36,21 +42,26 @@ from torch import Tensor, nn
 
 from groprompt.boxes import normalized_cxcywh_to_pixel_xyxy, pixel_xyxy_to_normalized_cxcywh
 from groprompt.losses import (
+    LayerPredictions,
     box_loss,
+    decoder_layer_predictions,
+    detector_loss,
     modality_contrastive_loss,
+    phrase_token_mask,
     sentence_feature,
     text_contrastive_loss,
     total_loss,
 )
 from groprompt.precision import DEFAULT_PRECISION, autocast
 from groprompt.prompting.modalcon import ModalConHead
-from groprompt.prompting.prompter import Prompter, preprocess_frames
+from groprompt.prompting.prompter import Prompter, PrompterOutput, preprocess_frames
 from groprompt.segmentation.segmentor import Segmentor
 from groprompt.training.clips import Clip
 from groprompt.training.config import TrainingConfig
 
-LOSS_TERMS = ("l_box", "l1", "giou", "l_f", "l_v")
-"""The per-clip loss values :meth:`TrainingModel.forward` reports (unscaled, detached)."""
+LOSS_TERMS = ("l_box", "l1", "giou", "l_f", "l_v", "l_det")
+"""The per-clip loss values :meth:`TrainingModel.forward` reports (unscaled, detached); ``l_det`` is the detector
+objective (``objective: detector``; 0 otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,8 @@ class TrainingModel(nn.Module):
 
     def forward(self, clip: ClipInputs, box_scale: float, contrastive_scale: float) -> dict[str, Tensor]:
         """The clip's loss terms and ``objective`` = L_total with L_box x ``box_scale`` and each contrastive term
-        x ``contrastive_scale`` (1 / clips, 1 / clips with a negative, for gradient accumulation)."""
+        x ``contrastive_scale`` (1 / clips, 1 / clips with a negative, for gradient accumulation); with
+        ``objective: detector``, the detector objective x ``box_scale``."""
         config = self.config
         frames = clip.pixels.shape[0]
         height, width = clip.frame_size
@@ -137,12 +149,15 @@ class TrainingModel(nn.Module):
         on_frame = list(range(frames)) * (2 if with_negative else 1)  # S^j's items reuse S^i's frames
         with autocast(self.precision, clip.pixels.device):
             output = self.prompter(clip.pixels, sentences, frames=on_frame)
+            layers = (decoder_layer_predictions(self.prompter.detector, output.detection, output.text_mask)
+                      if config.objective == "detector" else None)
 
         gt_normalised = pixel_xyxy_to_normalized_cxcywh(clip.boxes, width, height)
         box = box_loss(output.pred_boxes[None, :frames], output.scores[None, :frames], gt_normalised[None],
                        clip.supervised[None], matching=config.matching, l1_weight=config.l1_weight,
                        giou_weight=config.giou_weight)
         zero = box.total.new_zeros(())
+        detector = None if layers is None else self._detector_objective(output, layers, gt_normalised, clip.supervised)
         textcon = modalcon = None
         if config.contrastive:
             selected = output.pred_boxes[torch.arange(frames, device=clip.pixels.device), box.selected[0]]
@@ -162,13 +177,32 @@ class TrainingModel(nn.Module):
                                               output.text_mask[frames:frames + 1])
                 modalcon = modality_contrastive_loss(video_feature, z_positive, z_negative,
                                                      torch.ones(1, dtype=torch.bool, device=clip.pixels.device))
-        objective = total_loss(box.total * box_scale,
-                               None if textcon is None else textcon * contrastive_scale,
-                               None if modalcon is None else modalcon * contrastive_scale,
-                               config.lambda_f, config.lambda_v)
+        if detector is not None:
+            objective = detector * box_scale
+        else:
+            objective = total_loss(box.total * box_scale,
+                                   None if textcon is None else textcon * contrastive_scale,
+                                   None if modalcon is None else modalcon * contrastive_scale,
+                                   config.lambda_f, config.lambda_v)
         terms = {"l_box": box.total, "l1": box.l1, "giou": box.giou,
-                 "l_f": zero if textcon is None else textcon, "l_v": zero if modalcon is None else modalcon}
+                 "l_f": zero if textcon is None else textcon, "l_v": zero if modalcon is None else modalcon,
+                 "l_det": zero if detector is None else detector}
         return {"objective": objective, **{name: value.detach() for name, value in terms.items()}}
+
+    def _detector_objective(self, output: PrompterOutput, layers: LayerPredictions, gt_normalised: Tensor,
+                            supervised: Tensor) -> Tensor:
+        """The detector objective of the clip's T frames of S^i (``objective: detector``, §2), in float32.
+
+        Args:
+            output: the prompter's output for the T frames (no negative sentence: the objective has no L_contra).
+            layers: every decoder layer's predictions for them (:func:`groprompt.losses.decoder_layer_predictions`).
+            gt_normalised: ``(T, 4)`` normalised cxcywh ground truth; supervised: ``(T,)`` bool.
+        """
+        phrase = phrase_token_mask(output.detection.input_ids, output.text_mask,
+                                   self.prompter.detector.model.special_tokens)
+        predictions = LayerPredictions(layers.logits.float(), layers.boxes.float())
+        return detector_loss(predictions, gt_normalised, supervised, phrase, l1_weight=self.config.l1_weight,
+                             giou_weight=self.config.giou_weight).total
 
 
 def clip_scales(clips: Sequence[Clip], config: TrainingConfig) -> tuple[float, float, int]:

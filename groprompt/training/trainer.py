@@ -124,9 +124,12 @@ class Trainer:
         counts = torch.tensor([len(clips), with_negative, skipped], dtype=torch.float64, device=context.device)
         totals = context.sum(torch.cat((sums, counts))).tolist()
         clip_count, negative_count = totals[len(LOSS_TERMS)], max(totals[len(LOSS_TERMS) + 1], 1.0)
-        row: dict[str, float | int] = {name: totals[index] / clip_count for index, name in enumerate(LOSS_TERMS[:3])}
-        row.update(l_f=totals[3] / negative_count, l_v=totals[4] / negative_count)
-        row["total"] = float(total_loss(row["l_box"], row["l_f"], row["l_v"], config.lambda_f, config.lambda_v))
+        summed = dict(zip(LOSS_TERMS, totals[:len(LOSS_TERMS)], strict=True))
+        # The contrastive terms are means over the clips that have a negative sentence, the rest over all clips.
+        row: dict[str, float | int] = {name: summed[name] / (negative_count if name in ("l_f", "l_v") else clip_count)
+                                       for name in LOSS_TERMS}
+        row["total"] = row["l_det"] if config.objective == "detector" else float(
+            total_loss(row["l_box"], row["l_f"], row["l_v"], config.lambda_f, config.lambda_v))
         if not math.isfinite(row["total"]):  # every rank sees the same all-reduced value, so all stop together
             raise GroPromptError(f"the training loss is not finite ({row['total']}); the weights were not updated",
                                  fix="lower lr, check the dataset's boxes, or resume from the last checkpoint")
