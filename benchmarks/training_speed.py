@@ -1,11 +1,13 @@
-"""Training speed and peak memory of GroPrompt, with and without L_contra (docs/method_spec.md §2-§5), in one run.
+"""Training speed and peak memory of GroPrompt, with and without L_contra (docs/method_spec.md §2-§5), and of the
+plain fine-tuning baseline (the detector's own loss, ``objective: detector``), in one run.
 
     python benchmarks/training_speed.py                                   # tiny stand-ins, CPU, 96x96 frames
     python benchmarks/training_speed.py --size paper --device cuda        # Swin-B + BERT-base + SAM ViT-H
     python benchmarks/training_speed.py --size paper --device cuda --precision bf16
 
-Both variants run the real training step (:class:`groprompt.training.Trainer`: prompter forward(s), L_box,
-TextCon through SAM's prompt encoder, ModalCon over SAM image embeddings, backward, clipping, AdamW) on synthetic
+Every variant runs the real training step (:class:`groprompt.training.Trainer`: prompter forward(s), L_box,
+TextCon through SAM's prompt encoder, ModalCon over SAM image embeddings, or the detector loss on every decoder
+layer with its Hungarian matching, backward, clipping, AdamW) on synthetic
 clips: random frames, random boxes, two objects a video with one expression each, so every clip has a negative
 sentence and pays the full contrastive cost. Weights are random (speed does not depend on their values); the
 ``paper`` size uses a BERT-base-uncased tokenizer (``full_size.py``: the MiniLM package's vocabulary, or a generated
@@ -29,8 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = {"L_box only": (0.0, 0.0), "L_box + L_contra": (0.01, 0.1)}
-"""Variant name -> (lambda_f, lambda_v); the contrastive weights are the paper's Ref-YouTube-VOS ones (§5)."""
+VARIANTS = {
+    "L_box only": {"lambda_f": 0.0, "lambda_v": 0.0},
+    "L_box + L_contra": {"lambda_f": 0.01, "lambda_v": 0.1},
+    "detector loss": {"objective": "detector", "lambda_f": 0.0, "lambda_v": 0.0},
+}
+"""Variant name -> its TrainingConfig keys; the contrastive weights are the paper's Ref-YouTube-VOS ones (§5)."""
 
 SIZES = {"tiny": ("tiny", "tiny", (96, 96)), "paper": ("swin-b", "vit_h", (480, 854))}
 """--size -> (prompter size, SAM variant, default frame (H, W)): SynRVOS frames for tiny, DAVIS 480p for paper."""
@@ -116,9 +122,8 @@ def run_variant(variant: str, setting: Setting) -> Result:
     if setting.threads:
         torch.set_num_threads(setting.threads)
     device = torch.device(setting.device)
-    lambda_f, lambda_v = VARIANTS[variant]
-    config = TrainingConfig(prompter_size=SIZES[setting.size][0], lambda_f=lambda_f, lambda_v=lambda_v,
-                            clip_length=setting.clip_length)
+    config = TrainingConfig(prompter_size=SIZES[setting.size][0], clip_length=setting.clip_length,
+                            **VARIANTS[variant])
     sampler = ClipSampler(_synthetic_videos(setting.frame, 2 * setting.clip_length, seed=0), config.clip_length,
                           config.seed)
     prompter, segmentor = _models(setting, device, with_sam=config.contrastive)
@@ -177,8 +182,9 @@ def main() -> None:
     for result in results:
         print(f"| {result.variant} | {1 / result.seconds_per_step:.2f} | {result.seconds_per_step:.3f} | "
               f"{result.setup_memory_mib:.0f} | {result.peak_memory_mib:.0f} |")
-    box_only, contrastive = results
-    print(f"L_contra costs x{contrastive.seconds_per_step / box_only.seconds_per_step:.2f} time per step")
+    box_only, contrastive, detector = results
+    print(f"L_contra costs x{contrastive.seconds_per_step / box_only.seconds_per_step:.2f} time per step, the "
+          f"detector loss x{detector.seconds_per_step / box_only.seconds_per_step:.2f}, both against L_box only")
 
 
 if __name__ == "__main__":
