@@ -97,5 +97,5 @@ def test_difference_columns_name_and_apply():
     assert column.cell(lbox, [lbox]) is None  # no reference row
     assert DifferenceColumn(TAP_CL, "J&F", "J&F-Mean").cell(lbox, rows) is None  # only the contra row
     assert ZERO_SHOT.present(rows) and not TAP_CL.present(rows) and not ZERO_SHOT.present([GSAM])
-    with pytest.raises(ValueError, match="not rows of the paper"):
+    with pytest.raises(ValueError, match="not rows the tables know"):
         Comparison("zero-shot", "ZS")

@@ -12,15 +12,16 @@ _EPILOG = """\
 Rows: [KIND:]KEY=EVAL_DIR[,EVAL_DIR...], one evaluation folder (groprompt evaluate --out) per seed; KIND, the
 dataset kind the row was evaluated on, defaults to --dataset-kind. Keys of the paper's methods (shown with the
 paper's figures, in the paper's order): grounded-sam, groprompt-lbox, groprompt-lbox-contra, gt-box-sam; any other
-key is a baseline, labelled by its key.
+key is a baseline, labelled by its key, except the harness's own (groprompt-detector-loss: the prompter fine-tuned
+with Grounding DINO's own loss, the workflow's training variant detector_loss; grounded-sam-2, gt-box-sam2, sam3).
 Keys are lower-cased with _ and / read as -, so groprompt/lbox_contra is groprompt-lbox-contra.
 Cells are mean +- 95% t-interval over seeds, or for one seed a video-level bootstrap interval.
-Paired differences (all methods run on the same videos): Table 6 gets "Δ J&F vs Grounded-SAM" and
-"Δ Box vs Grounded-SAM" of every other row and "Δ J&F vs L_box" of groprompt-lbox-contra; by_kind gets
-"Δ J&F <kind> vs Grounded-SAM". Their 95% interval is the t-interval of per-seed differences where a row has
-several seeds (a run without a training seed is subtracted from each seed; two seeded rows are paired by seed,
-read from folder names seed0, seed1, ...), or a paired video bootstrap where both rows are single runs (their
-per_object.csv must hold the same rows).
+Paired differences (all methods run on the same videos): Table 6 gets "Δ J&F vs Grounded-SAM" and "Δ Box vs
+Grounded-SAM" of every other row, "Δ J&F vs L_box" of groprompt-lbox-contra and "Δ J&F / Δ Box vs L_box + L_contra"
+of groprompt-detector-loss; by_kind gets "Δ J&F <kind> vs Grounded-SAM". Their 95% interval is the t-interval of
+per-seed differences where a row has several seeds (a run without a training seed is subtracted from each seed; two
+seeded rows are paired by seed, read from folder names seed0, seed1, ...), or a paired video bootstrap where both
+rows are single runs (their per_object.csv must hold the same rows).
 
 Writes into --out: table6.{csv,md,tex} (methods on --dataset-kind), table5.{csv,md,tex} (with --params),
 by_kind.{csv,md} (expression kinds, SynRVOS), by_kind_contra.{csv,md} (L_box + L_contra vs L_box per kind),

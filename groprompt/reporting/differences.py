@@ -1,4 +1,5 @@
-"""Paired differences between method rows: each row against Grounded-SAM, and TAP-CL against L_box (§9).
+"""Paired differences between method rows: each row against Grounded-SAM, TAP-CL against L_box, and the plain
+fine-tuning baseline against GroPrompt (§9).
 
 All methods of a study run on the same videos, so the difference of two rows is measured on the same data, and
 its interval is made from pairs, not from the two rows' own intervals (which also hold how hard the videos are,
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from groprompt.errors import GroPromptError
 from groprompt.reporting.intervals import BOOTSTRAP_RESAMPLES, Estimate, paired_bootstrap_interval, t_interval
-from groprompt.reporting.results import PAPER_ROWS, MethodRuns, row_label
+from groprompt.reporting.results import BASELINE_ROWS, DETECTOR_LOSS_ROW, PAPER_ROWS, MethodRuns, row_label
 
 NO_INTERVAL = "no paired interval: "
 """How the note of a difference without an interval begins (in the CSV's ``interval`` column)."""
@@ -35,7 +36,8 @@ class Comparison:
     """Rows compared against one reference row.
 
     Attributes:
-        reference: the reference row's key (a key of :data:`~groprompt.reporting.results.PAPER_ROWS`).
+        reference: the reference row's key (a key of :data:`~groprompt.reporting.results.PAPER_ROWS`, or of
+            :data:`~groprompt.reporting.results.BASELINE_ROWS`, as every key here).
         short: how column headers name the reference, e.g. ``"Grounded-SAM"`` in ``"Δ J&F vs Grounded-SAM"``.
         compared: the keys of the rows compared; None for every row but the reference.
     """
@@ -45,9 +47,10 @@ class Comparison:
     compared: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        unknown = [key for key in (self.reference, *(self.compared or ())) if key not in PAPER_ROWS]
+        known = {**PAPER_ROWS, **BASELINE_ROWS}
+        unknown = [key for key in (self.reference, *(self.compared or ())) if key not in known]
         if unknown:
-            raise ValueError(f"comparison keys {unknown} are not rows of the paper ({', '.join(PAPER_ROWS)})")
+            raise ValueError(f"comparison keys {unknown} are not rows the tables know ({', '.join(known)})")
 
     @property
     def label(self) -> str:
@@ -69,6 +72,9 @@ ZERO_SHOT = Comparison("grounded-sam", "Grounded-SAM")
 """Every row against the zero-shot grounder: what fine-tuning the prompter (or a GT box) adds."""
 TAP_CL = Comparison("groprompt-lbox", "L_box", compared=("groprompt-lbox-contra",))
 """GroPrompt (L_box + L_contra) against GroPrompt (L_box): what the contrastive losses add."""
+PLAIN_FINE_TUNING = Comparison("groprompt-lbox-contra", "L_box + L_contra", compared=(DETECTOR_LOSS_ROW,))
+"""Grounding DINO fine-tuned with its own loss against GroPrompt (L_box + L_contra) on the same boxes: whether
+GroPrompt's objective beats the standard one (negative: GroPrompt is better)."""
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,17 @@ PAPER_ROWS = {
 }
 """Row keys of the paper's Table 6 methods (docs/method_spec.md §7) -> their labels, in the paper's order. Any other
 key is a baseline not in the paper, labelled with :data:`NOT_IN_PAPER` and listed after these."""
+DETECTOR_LOSS_ROW = "groprompt-detector-loss"
+"""The row of the plain fine-tuning baseline: the workflow's training variant ``detector_loss`` (``objective:
+detector``, docs/method_spec.md §2), named like the GroPrompt variants ``groprompt-<variant>``."""
 BASELINE_ROWS = {
+    DETECTOR_LOSS_ROW: "Fine-tuned Grounding DINO (detector loss)",
     "grounded-sam-2": "Grounded-SAM-2",
     "gt-box-sam2": "GT box + SAM 2",
     "sam3": "SAM 3",
 }
-"""Labels of the harness's baselines beyond the paper (docs/method_spec.md §10, §11); a user's baseline is
-labelled by its key."""
+"""Labels of the harness's baselines beyond the paper (docs/method_spec.md §2's plain fine-tuning, §10, §11); a
+user's baseline is labelled by its key."""
 NOT_IN_PAPER = " †"
 """Appended to the label of every row the paper does not have; the tables' notes say what it means."""
 NOT_IN_PAPER_NOTE = ("†: not in the paper; a baseline of this harness or of yours (docs/method_spec.md §10-§11). Its "
