@@ -20,6 +20,8 @@ from workflow_fixtures import (
     dry_run,
     job_counts,
     paper_config,
+    pretraining_jobs,
+    trained_runs,
 )
 
 METHODS = discovered()
@@ -40,10 +42,12 @@ def default_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpro
 
 def test_the_default_study_plans_every_stage(default_plan) -> None:
     _, result = default_plan
-    groprompt_runs = 2 * 3  # two GroPrompt variants, seeds 0, 1, 2
+    groprompt_runs = trained_runs("default")  # each training variant with seeds 0, 1, 2
     runs = len(IN_DEFAULT) + groprompt_runs
+    variants = len(yaml.safe_load((CONFIGS / "default.yaml").read_text())["train"]["variants"])
+    pretraining = {"pretrain": pretraining_jobs("default")} if pretraining_jobs("default") else {}
     assert job_counts(result) == {
-        "synrvos": 1, "pretrain": 2, "params_config": 1, "params": 1, "training_config": 2,
+        "synrvos": 1, **pretraining, "params_config": 1, "params": 1, "training_config": variants,
         "train": groprompt_runs, "infer_method": len(IN_DEFAULT), "infer_groprompt": groprompt_runs, "evaluate": runs,
         "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
     }
@@ -58,14 +62,17 @@ def test_the_default_study_plans_every_stage(default_plan) -> None:
     # Every training run is handed SAM: `groprompt train` decides from the variant's loss weights whether to use it.
     train_lines = [line for line in out.splitlines() if " train --dataset-kind" in line]
     assert len(train_lines) == groprompt_runs
-    assert all("--segmentor work/default/models/segmentor.pt" in line and "--resume" in line for line in train_lines)
+    segmentor = ("work/default/models/segmentor.pt" if pretraining_jobs("default")
+                 else str(REPO / "releases" / "standin-sam" / "segmentor.pt"))
+    assert all(f"--segmentor {segmentor}" in line and "--resume" in line for line in train_lines)
 
 
 def test_a_fresh_clone_with_the_committed_results_runs_the_whole_study(tmp_path: Path) -> None:
     """results/default/ is committed; its files existing must not make the main job "nothing to be done"."""
     shutil.copytree(REPO / "results" / "default", tmp_path / "results" / "default")
     counts = job_counts(dry_run(tmp_path))
-    assert counts["synrvos"] == 1 and counts["pretrain"] == 2 and counts["train"] == 2 * 3  # 2 variants, 3 seeds
+    assert counts["synrvos"] == 1 and counts.get("pretrain", 0) == pretraining_jobs("default")
+    assert counts["train"] == trained_runs("default")
     assert counts["tables"] == 1 and counts["figure"] == 1 and counts["run_stats"] == 1
 
 
@@ -85,7 +92,8 @@ def test_resumable_steps_decide_for_themselves_with_every_path_quoted(tmp_path: 
     assert result.returncode == 0 and commands, result.stdout + result.stderr
     assert not any("rm -rf" in command or "find " in command for command in commands)
     steps = {word: [c for c in commands if f" {word} --" in c] for word in ("train", "infer", "figure")}
-    assert len(steps["train"]) == 2 and len(steps["infer"]) == len(IN_DEFAULT) + 2 and steps["figure"]
+    runs = trained_runs("smoke")
+    assert len(steps["train"]) == runs and len(steps["infer"]) == len(IN_DEFAULT) + runs and steps["figure"]
     assert all("--resume --restart-if-changed" in command for command in steps["train"])
     assert all("--restart-if-changed" in command for command in steps["infer"])
     reading = [c for c in commands if "my data" in c]
@@ -98,28 +106,31 @@ def test_resumable_steps_decide_for_themselves_with_every_path_quoted(tmp_path: 
 def test_the_smoke_study_has_the_same_jobs(tmp_path: Path) -> None:
     result = dry_run(tmp_path, CONFIGS / "smoke.yaml")
     counts = job_counts(result)
-    assert counts["train"] == 2 and counts["infer_method"] == len(IN_DEFAULT)
-    assert counts["evaluate"] == len(IN_DEFAULT) + 2
+    assert counts["train"] == trained_runs("smoke") and counts["infer_method"] == len(IN_DEFAULT)
+    assert counts["evaluate"] == len(IN_DEFAULT) + trained_runs("smoke")
+    assert counts.get("pretrain", 0) == pretraining_jobs("smoke") == 2  # CI keeps exercising pre-training
     assert "--preset smoke" in result.stdout and "results/smoke/tables.md" in result.stdout
 
 
 def test_paper_refdavis_trains_on_ytvos_with_torchrun_and_gpus(tmp_path: Path) -> None:
     result = dry_run(tmp_path, paper_config("paper_refdavis", tmp_path), REPO / "Snakefile", "--resources", "gpu=8")
+    runs = trained_runs("paper_refdavis")  # one seed: one training run per variant
     assert job_counts(result) == {
-        "params_config": 1, "params": 1, "training_config": 2, "train": 2, "infer_method": len(BASELINES),
-        "infer_groprompt": 2, "evaluate": len(BASELINES) + 2, "tables": 1, "figure": 1, "run_stats": 1, "all": 1,
+        "params_config": 1, "params": 1, "training_config": runs, "train": runs, "infer_method": len(BASELINES),
+        "infer_groprompt": runs, "evaluate": len(BASELINES) + runs, "tables": 1, "figure": 1, "run_stats": 1,
+        "all": 1,
     }
     out = result.stdout
     assert out.count("gpu_slots.py 8 -- torchrun --standalone --nproc_per_node 8 -m groprompt.cli train "
-                     "--dataset-kind refytvos") == 2
+                     "--dataset-kind refytvos") == runs
     declared = [line for line in out.splitlines() if line.strip().startswith("resources:")]
-    assert sum("gpu=8" in line for line in declared) == 2
-    assert sum("gpu=1" in line for line in declared) == len(BASELINES) + 2
+    assert sum("gpu=8" in line for line in declared) == runs
+    assert sum("gpu=1" in line for line in declared) == len(BASELINES) + runs
     assert f"--offer checkpoint={tmp_path}/models/groundingdino_swinb_cogcoor.pth" in out
     assert "--segmentor-variant vit_h" in out and "--dataset-kind refdavis" in out
     # One evaluate command per run: the kind's declared evaluation (Ref-DAVIS17's expression sets) is the step's.
     evaluations = [line for line in out.splitlines() if "groprompt evaluate" in line]
-    assert len(evaluations) == len(BASELINES) + 2
+    assert len(evaluations) == len(BASELINES) + runs
     for line in evaluations:
         assert f"groprompt evaluate --dataset-kind refdavis --data {tmp_path}/data/refdavis --split valid " \
                "--pred work/paper_refdavis/infer/refdavis/valid/" in line
@@ -130,9 +141,10 @@ def test_paper_refytvos_writes_submissions_without_scoring(tmp_path: Path) -> No
     result = dry_run(tmp_path, paper_config("paper_refytvos", tmp_path))
     counts = job_counts(result)
     # No ground truth: no oracle, no evaluation; every run writes the server's archive.
-    assert counts["infer_method"] == len(WITHOUT_ORACLES) and counts["infer_groprompt"] == 2
+    runs = trained_runs("paper_refytvos")
+    assert counts["infer_method"] == len(WITHOUT_ORACLES) and counts["infer_groprompt"] == runs
     assert "evaluate" not in counts and "figure" not in counts
-    assert result.stdout.count("--submission") == len(WITHOUT_ORACLES) + 2
+    assert result.stdout.count("--submission") == len(WITHOUT_ORACLES) + runs
     # Nothing scored, so Table 5 alone: its counts come from the models of the config.
     [tables] = [line for line in result.stdout.splitlines() if "groprompt tables" in line]
     assert "--dataset-kind refytvos" in tables and "--params work/paper_refytvos/params.json" in tables
@@ -143,13 +155,14 @@ def test_paper_a2d_runs_both_test_sets_with_a2d_lambdas(tmp_path: Path) -> None:
     result = dry_run(tmp_path, paper_config("paper_a2d", tmp_path))
     counts = job_counts(result)
     # Both test splits have ground truth, so the oracles run too and every run is scored.
-    assert counts["infer_method"] == 2 * len(BASELINES) and counts["infer_groprompt"] == 4
-    assert counts["evaluate"] == 2 * (len(BASELINES) + 2)
-    assert counts["train"] == 2 and "--dataset-kind a2d" in result.stdout and "--dataset-kind jhmdb" in result.stdout
+    runs = trained_runs("paper_a2d")  # each run is inferred on both test sets
+    assert counts["infer_method"] == 2 * len(BASELINES) and counts["infer_groprompt"] == 2 * runs
+    assert counts["evaluate"] == 2 * (len(BASELINES) + runs)
+    assert counts["train"] == runs and "--dataset-kind a2d" in result.stdout and "--dataset-kind jhmdb" in result.stdout
     out = result.stdout
     for kind in ("a2d", "jhmdb"):
         assert out.count(f"groprompt evaluate --dataset-kind {kind} --data {tmp_path}/data/{kind} --split test") \
-            == len(BASELINES) + 2
+            == len(BASELINES) + runs
     [tables] = [line for line in out.splitlines() if "groprompt tables" in line]
     assert "--dataset-kind a2d" in tables and "jhmdb:gt-box-sam=work/paper_a2d/eval/jhmdb/test/gt-box-sam" in tables
 
@@ -183,7 +196,8 @@ def test_a_module_dropped_into_baselines_becomes_jobs(workflow_copy: Path) -> No
     result = dry_run(workflow_copy, None, workflow_copy / "Snakefile", "--config",
                      f"exclude_methods=[broken,{','.join(EXCLUDED_BY_DEFAULT)}]")
     counts = job_counts(result)
-    assert counts["infer_method"] == len(IN_DEFAULT) + 1 and counts["evaluate"] == len(IN_DEFAULT) + 1 + 2 * 3
+    assert counts["infer_method"] == len(IN_DEFAULT) + 1
+    assert counts["evaluate"] == len(IN_DEFAULT) + 1 + trained_runs("default")
     assert "groprompt infer --method centre-box" in result.stdout
     assert "work/default/eval/synrvos/valid/centre-box/summary.csv" in result.stdout
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from slurm_standins import calls, install, stop_jobs
-from workflow_fixtures import CONFIGS, REPO, SNAKEMAKE, discovered, paper_config
+from workflow_fixtures import CONFIGS, REPO, SNAKEMAKE, discovered, paper_config, trained_runs
 
 PROFILE = REPO / "workflows" / "profiles" / "slurm"
 PARTITION, ACCOUNT = "gpu-test", "rvos-test"
@@ -146,10 +146,10 @@ def test_the_smoke_study_runs_to_the_end_through_the_plugin(smoke_run: ClusterRu
     submitted = requests(smoke_run.state)
     # Every job but the two config-file rules (localrules) and the target rule went through sbatch, under the run's
     # one job name, which the plugin's status queries (sacct) ask for.
-    runs = len(IN_SMOKE) + 2  # every baseline it runs once, GroPrompt's two variants with the smoke's one seed
+    runs = len(IN_SMOKE) + trained_runs("smoke")  # every baseline once, each training variant with the smoke's seed
     counts = Counter(request.rule for request in submitted)
     assert {rule: counts[rule] for rule in ("synrvos", "pretrain", "train", "params", "evaluate", "tables")} == {
-        "synrvos": 1, "pretrain": 2, "train": 2, "params": 1, "evaluate": runs, "tables": 1}
+        "synrvos": 1, "pretrain": 2, "train": trained_runs("smoke"), "params": 1, "evaluate": runs, "tables": 1}
     assert counts["infer_method"] + counts["infer_groprompt"] == runs and counts["figure"] == counts["run_stats"] == 1
     [run_name] = {request.job_name for request in submitted}
     status_queries = calls(smoke_run.state, "sacct")

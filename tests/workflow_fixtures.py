@@ -31,6 +31,20 @@ def dry_run(workdir: Path, configfile: Path | None = None, snakefile: Path = REP
     return subprocess.run(command, check=False, capture_output=True, text=True, cwd=workdir, timeout=120)
 
 
+def trained_runs(name: str) -> int:
+    """Training runs of shipped config ``name``: its variants times its seeds (each is also one GroPrompt
+    inference and one evaluation)."""
+    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    return len(config["train"]["variants"]) * len(config.get("seeds", [0]))
+
+
+def pretraining_jobs(name: str) -> int:
+    """Pre-training jobs of shipped config ``name``: the stand-in SAM and grounder, unless it uses the released
+    ones (``stand_ins: released``) or the user's checkpoints."""
+    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    return 2 if "pretrain" in config and config.get("stand_ins", "pretrain") == "pretrain" else 0
+
+
 def job_counts(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     """The ``job  count`` table of a dry run, as {rule: jobs} (without the total); fails on a failed run."""
     assert result.returncode == 0, result.stdout + result.stderr
