@@ -133,3 +133,13 @@ def test_overlapping_masks_are_said(tmp_path: Path):
         assert evaluate(tmp_path / "mevis", "valid_u", infer, tmp_path / "score") == 0
     rows = pd.read_csv(tmp_path / "score" / "per_object.csv", dtype={"expression": str}).set_index("expression")
     assert rows.loc["0", "J-Mean"] == 0.5 and rows.loc["1", "J-Mean"] == 1.0
+
+
+def test_warnings_name_the_mevis_expressions_file(root: Path, tmp_path: Path, capsys):
+    video = open_dataset("mevis", root, "valid_u").video("birds")
+    infer = write_predictions(tmp_path / "infer", video, PREDICTIONS)
+    (infer / "Annotations" / "stray").mkdir()
+    assert evaluate(root, "valid_u", infer, tmp_path / "score") == 0
+    err = capsys.readouterr().err
+    assert f"is not in {root / 'valid_u' / 'meta_expressions.json'}; ignored" in err
+    assert "meta_expressions/valid_u" not in err

@@ -160,7 +160,8 @@ def load_mevis(root: str | Path, split: str, *, dataset_name: str = "mevis") -> 
     videos = tuple(_load_video(layout, name, entries[name], checks) for name in progress)
     if check_counts and memo is not None and _entries(masks) >= MEMO_MIN_FILES:  # fewer: cheaper to check again
         memo.add({str(mask_file.resolve()): [*stamp(mask_file.stat()), *stamp(expressions_file.stat())]})
-    return Dataset(name=dataset_name, split=split, root=root, videos=videos)
+    return Dataset(name=dataset_name, split=split, root=root, videos=videos,
+                   expressions_file=expressions_file)
 
 
 def _counts_memo() -> FileMemo | None:

@@ -276,12 +276,18 @@ def read_rgb(path: Path, *, dataset: str | None = None, video: str | None = None
 
 @dataclass(frozen=True)
 class Dataset:
-    """The videos of one split of one dataset, in a stable order (sorted by video name unless the dataset fixes one)."""
+    """The videos of one split of one dataset, in a stable order (sorted by video name unless the dataset fixes one).
+
+    ``expressions_file`` is the file the reader read the expressions from, which messages about an expression name
+    (Ref-YouTube-VOS: ``meta_expressions/<split>/meta_expressions.json``, MeViS: ``<split>/meta_expressions.json``);
+    None for a reader that does not say.
+    """
 
     name: str
     split: str
     root: Path
     videos: tuple[Video, ...]
+    expressions_file: Path | None = None
 
     def __len__(self) -> int:
         return len(self.videos)

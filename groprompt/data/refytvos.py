@@ -151,7 +151,8 @@ def load_refytvos(root: str | Path, split: str, *, dataset_name: str = "refytvos
     checks.prefetch(_split_files(layout, entries))
     progress = tqdm(sorted(entries), desc=f"checking {dataset_name} {split}", unit="video", leave=False, delay=2)
     videos = tuple(_load_video(layout, name, entries[name], checks) for name in progress)
-    return Dataset(name=dataset_name, split=split, root=root, videos=videos)
+    return Dataset(name=dataset_name, split=split, root=root, videos=videos,
+                   expressions_file=expressions_file)
 
 
 def read_video_entries(path: Path, dataset: str) -> dict:

@@ -60,8 +60,9 @@ class Expressions:
 
     @classmethod
     def of_dataset(cls, dataset: Dataset) -> Expressions:
-        """The expressions of a split read by its dataset reader (Ref-YouTube-VOS layout)."""
-        return cls(dataset.root / "meta_expressions" / dataset.split / "meta_expressions.json",
+        """The expressions of a split read by its dataset reader, named by the file it read them from (the
+        dataset's root where the reader does not say)."""
+        return cls(dataset.expressions_file or dataset.root,
                    {video.name: video.expressions for video in dataset.videos})
 
 
