@@ -135,6 +135,41 @@ def test_overlapping_masks_are_said(tmp_path: Path):
     assert rows.loc["0", "J-Mean"] == 0.5 and rows.loc["1", "J-Mean"] == 1.0
 
 
+def test_single_and_multi_object_expressions_are_summarised_apart(root: Path, tmp_path: Path, capsys):
+    """summary_by_referents.csv: expressions 0 and 3 refer to one object, 1 and 2 to several; each group's J, F,
+    J&F and Box are the means of its expressions' (EXPECTED), x100, with their count."""
+    video = open_dataset("mevis", root, "valid_u").video("birds")
+    infer = write_predictions(tmp_path / "infer", video, PREDICTIONS)
+    assert evaluate(root, "valid_u", infer, tmp_path / "score") == 0
+    assert "by referents (single-object / multi-object):" in capsys.readouterr().out
+    rows = pd.read_csv(tmp_path / "score" / "per_object.csv", dtype={"expression": str})
+    assert rows["referents"].tolist() == ["single-object", "multi-object", "multi-object", "single-object"]
+    table = pd.read_csv(tmp_path / "score" / "summary_by_referents.csv")
+    assert table.columns.tolist()[:3] == ["referents", "protocol", "expressions"] and table.columns[-1] == "Box"
+    assert table["referents"].tolist() == ["single-object", "multi-object"]  # in this order, not sorted
+    for (_, row), members in zip(table.iterrows(), (["0", "3"], ["1", "2"]), strict=True):
+        j, f, box = (100 * np.mean([EXPECTED[exp][i] for exp in members]) for i in range(3))
+        assert row["expressions"] == 2 and row["protocol"] == "expression"
+        assert row["J-Mean"] == pytest.approx(j) and row["F-Mean"] == pytest.approx(f)
+        assert row["J&F-Mean"] == pytest.approx((j + f) / 2) and row["Box"] == pytest.approx(box)
+    assert not (tmp_path / "score" / "summary_by_kind.csv").exists()
+
+
+def test_no_referent_breakdown_without_multi_object_expressions(tmp_path: Path):
+    """A split whose expressions each refer to one object has no referents column and no summary_by_referents.csv;
+    a stale one left in the folder by an earlier evaluation is removed."""
+    single = two_birds()
+    single.expressions = [single.expressions[0], single.expressions[3]]
+    write_mevis(tmp_path / "mevis", "valid_u", [single])
+    video = open_dataset("mevis", tmp_path / "mevis", "valid_u").video("birds")
+    infer = write_predictions(tmp_path / "infer", video, {"0": PREDICTIONS["0"], "1": PREDICTIONS["3"]})
+    (tmp_path / "score").mkdir()
+    (tmp_path / "score" / "summary_by_referents.csv").write_text("stale\n")
+    assert evaluate(tmp_path / "mevis", "valid_u", infer, tmp_path / "score") == 0
+    assert "referents" not in pd.read_csv(tmp_path / "score" / "per_object.csv").columns
+    assert not (tmp_path / "score" / "summary_by_referents.csv").exists()
+
+
 def test_warnings_name_the_mevis_expressions_file(root: Path, tmp_path: Path, capsys):
     video = open_dataset("mevis", root, "valid_u").video("birds")
     infer = write_predictions(tmp_path / "infer", video, PREDICTIONS)

@@ -17,11 +17,11 @@ from groprompt.evaluation.protocols import (
 )
 from groprompt.evaluation.referring import plan_referring, sample_summary_table
 from groprompt.evaluation.runner import VideoJob
-from groprompt.evaluation.summary import kind_summary_table, per_object_table, set_summary_table
+from groprompt.evaluation.summary import group_summary_table, per_object_table, referent_groups, set_summary_table
 
 __all__ = [
     "LAYOUTS", "PROTOCOLS", "EvaluationPlan", "ObjectScore", "VideoJob", "VideoTruth", "detect_layout",
-    "kind_summary_table", "match_predictions", "per_object_table", "plan_dataset", "plan_evaluation",
-    "plan_referring", "sample_summary_table", "score", "score_expression", "score_jobs", "score_label_maps",
-    "set_summary_table", "write_tables",
+    "group_summary_table", "match_predictions", "per_object_table", "plan_dataset", "plan_evaluation",
+    "plan_referring", "referent_groups", "sample_summary_table", "score", "score_expression", "score_jobs",
+    "score_label_maps", "set_summary_table", "write_tables",
 ]

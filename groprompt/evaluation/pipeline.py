@@ -24,8 +24,9 @@ from groprompt.errors import GroPromptError
 from groprompt.evaluation import layouts, referring
 from groprompt.evaluation.expression_sets import write_expression_sets
 from groprompt.evaluation.ground_truth import label_map_folder
+from groprompt.evaluation.summary import GROUP_FILES
 
-OUTPUT_FILES = ("per_object.csv", "summary.csv", "summary_by_kind.csv", "per_sample.csv")
+OUTPUT_FILES = ("per_object.csv", "summary.csv", *GROUP_FILES, "per_sample.csv")
 """Every table an evaluation may write."""
 
 SETS_FOLDER = "sets"

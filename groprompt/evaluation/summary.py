@@ -1,4 +1,4 @@
-"""Tables of a J&F evaluation: per-object rows, the set summary and the summary by expression kind (§8).
+"""Tables of a J&F evaluation: per-object rows, the set summary and the summaries by group of expressions (§8).
 
 ``per_object.csv`` holds one row per (set, protocol, video, object or expression), values in ``[0, 1]``, with the
 columns ``kind`` and ``Box`` where the evaluation has them (:data:`~groprompt.evaluation.runner.OPTIONAL_COLUMNS`).
@@ -8,7 +8,10 @@ number of objects, frames and missing frames, and ``Box`` (×100 mean over expre
 where boxes were scored; then, per protocol, a row with set ``mean``: the measures averaged over the expression
 sets (for Ref-DAVIS17 the paper's figure; for one-set layouts equal to that set's row) and the counts summed, so
 consumers always read the headline figure from the ``mean`` row.
-``summary_by_kind.csv`` (where expressions have kinds) holds the same measures per expression kind.
+``summary_by_<grouping>.csv`` holds the same measures per value of the column ``<grouping>`` of ``per_object.csv``
+(:data:`GROUPINGS`), where some row has one: ``summary_by_kind.csv`` per expression kind (SynRVOS), and
+``summary_by_referents.csv`` for single- and multi-object expressions, where some expression of the split refers to
+several objects (MeViS: then ``per_object.csv`` has the column ``referents``, :func:`referent_groups`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ BOX = "Box"
 COUNTS = ("objects", "frames", "missing_frames")
 SUMMARY_COLUMNS = ("set", "protocol", *COUNTS, *MEASURES)
 """Columns of ``summary.csv`` (followed by ``Box`` where boxes were scored)."""
-KIND_COLUMNS = ("kind", "protocol", "expressions", *MEASURES)
-"""Columns of ``summary_by_kind.csv`` (followed by ``Box`` where boxes were scored)."""
+GROUPINGS = {"kind": "expression kind", "referents": "referents (single-object / multi-object)"}
+"""Columns of ``per_object.csv`` the measures are broken down by, each into ``summary_by_<column>.csv`` whose
+columns are ``(<column>, "protocol", "expressions", *MEASURES)``, then ``Box`` where boxes were scored -> how
+``groprompt evaluate`` titles its breakdown."""
+GROUP_FILES = tuple(f"summary_by_{grouping}.csv" for grouping in GROUPINGS)
+SINGLE_OBJECT, MULTI_OBJECT = "single-object", "multi-object"
+REFERENT_GROUPS = (SINGLE_OBJECT, MULTI_OBJECT)
+"""The values of the column ``referents``, in the order the breakdown lists them."""
 
 
 class JFPlan(Protocol):
@@ -56,17 +65,21 @@ def printable(table: pd.DataFrame) -> str:
 
 
 def jf_tables(plan: JFPlan, rows: Sequence[dict]) -> dict[str, pd.DataFrame]:
-    """``per_object.csv``, ``summary.csv`` and, where expressions have kinds, ``summary_by_kind.csv``."""
+    """``per_object.csv``, ``summary.csv`` and the ``summary_by_<grouping>.csv`` of the groupings the rows have."""
     per_object = per_object_table(rows)
+    groups = referent_groups(per_object)
+    if groups is not None:
+        per_object["referents"] = groups
     tables = {"per_object.csv": per_object, "summary.csv": set_summary_table(per_object, plan)}
-    by_kind = kind_summary_table(per_object)
-    if by_kind is not None:
-        tables["summary_by_kind.csv"] = by_kind
+    for grouping, name in zip(GROUPINGS, GROUP_FILES, strict=True):
+        table = group_summary_table(per_object, grouping)
+        if table is not None:
+            tables[name] = table
     return tables
 
 
 def jf_report(plan: JFPlan, tables: dict[str, pd.DataFrame]) -> list[str]:
-    """What ``groprompt evaluate`` prints of :func:`jf_tables`: the summary, the missing frames, the kinds."""
+    """What ``groprompt evaluate`` prints of :func:`jf_tables`: the summary, the missing frames, the breakdowns."""
     table = tables["summary.csv"]
     lines = [f"layout {plan.layout}: {len(plan.jobs)} videos, {len(plan.sets)} expression set(s); J, F, J&F x100",
              printable(table)]
@@ -74,9 +87,9 @@ def jf_report(plan: JFPlan, tables: dict[str, pd.DataFrame]) -> list[str]:
     if mean["missing_frames"]:
         lines.append(f"{int(mean['missing_frames'])} of {int(mean['frames'])} prediction frames were missing and "
                      "scored as empty masks (--allow-missing)")
-    if "summary_by_kind.csv" in tables:
-        lines += ["by expression kind:",
-                  printable(tables["summary_by_kind.csv"])]
+    for (grouping, title), name in zip(GROUPINGS.items(), GROUP_FILES, strict=True):
+        if name in tables:
+            lines += [f"by {title}:", printable(tables[name])]
     return lines
 
 
@@ -124,19 +137,32 @@ def set_summary_table(per_object: pd.DataFrame, plan: JFPlan) -> pd.DataFrame:
     return pd.DataFrame(records, columns=[*SUMMARY_COLUMNS, *measures[len(MEASURES):]])
 
 
-def kind_summary_table(per_object: pd.DataFrame) -> pd.DataFrame | None:
-    """The summary ×100 per (expression kind, protocol), kinds in sorted order; None if no row has a kind.
+def referent_groups(per_object: pd.DataFrame) -> pd.Categorical | None:
+    """Per row, ``single-object`` or ``multi-object`` (an expression whose ``object_id`` joins several ids with
+    ``+``, :func:`~groprompt.evaluation.runner.score_video`), ordered as :data:`REFERENT_GROUPS`; None where no
+    row refers to several objects (the split has nothing to break down)."""
+    several = per_object["object_id"].astype(str).str.contains("+", regex=False)
+    if not several.any():
+        return None
+    return pd.Categorical([MULTI_OBJECT if value else SINGLE_OBJECT for value in several],
+                          categories=REFERENT_GROUPS)
 
-    Rows without a kind (a video whose expressions lack one) are left out.
+
+def group_summary_table(per_object: pd.DataFrame, grouping: str) -> pd.DataFrame | None:
+    """The summary ×100 per (value of the column ``grouping``, protocol), values in sorted order (a categorical
+    column's in the order of its categories); None if no row has a value.
+
+    Rows without a value (a video whose expressions lack a kind) are left out.
     """
-    if "kind" not in per_object.columns or per_object["kind"].isna().all():
+    if grouping not in per_object.columns or per_object[grouping].isna().all():
         return None
     with_box = BOX in per_object.columns
     records = []
     for protocol in per_object["protocol"].unique():
         rows = per_object[per_object["protocol"] == protocol]
-        for kind in sorted(rows["kind"].dropna().unique()):
-            part = rows[rows["kind"] == kind]
-            records.append({"kind": kind, "protocol": protocol, "expressions": len(part)}
+        for value in rows[grouping].dropna().drop_duplicates().sort_values():
+            part = rows[rows[grouping] == value]
+            records.append({grouping: value, "protocol": protocol, "expressions": len(part)}
                            | _measures(part, with_box))
-    return pd.DataFrame(records, columns=[*KIND_COLUMNS, *([BOX] if with_box else [])])
+    return pd.DataFrame(records, columns=[grouping, "protocol", "expressions", *MEASURES,
+                                          *([BOX] if with_box else [])])
