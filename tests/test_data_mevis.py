@@ -76,7 +76,7 @@ def test_datasets_lists_mevis(capsys: pytest.CaptureFixture[str]):
     assert main(["datasets", "--json"]) == 0
     kinds = {kind["key"]: kind for kind in json.loads(capsys.readouterr().out)["kinds"]}
     assert kinds["mevis"]["evaluation"] == "per-expression" and kinds["mevis"]["unscored_splits"] == ["valid"]
-    assert kinds["mevis"]["table"] is None and kinds["mevis"]["reader"] == "groprompt.data.mevis:load_mevis"
+    assert kinds["mevis"]["table"] == "mevis" and kinds["mevis"]["reader"] == "groprompt.data.mevis:load_mevis"
     assert kinds["mevis"]["submission_folder"] == ""  # the server's archive holds the video folders at its root
 
 

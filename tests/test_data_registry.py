@@ -113,8 +113,23 @@ def test_an_entry_point_adds_a_kind(monkeypatch: pytest.MonkeyPatch):
         ("broken", "ImportError: no h5py"), ("odd", "'text' is not a groprompt.data.DatasetKind")]
 
 
+def test_generated_kind_is_captioned_as_synthetic():
+    """SynRVOS generated in a kind's layout is read and tabulated as that kind, and its captions say what it is."""
+    mevis = dataset_kind("mevis")
+    generated = mevis.generated()
+    assert (generated.key, generated.reader, generated.table) == ("mevis", mevis.reader, "mevis")
+    assert generated.caption == "SynRVOS in the MeViS layout (synthetic), not MeViS"
+    assert mevis.caption == "MeViS" and dataset_kind("synrvos").generated() is dataset_kind("synrvos")
+    assert dataset_kind("synrvos").caption == "SynRVOS (synthetic), not Ref-DAVIS17"
+    with pytest.raises(GroPromptError, match="dataset kind 'refdavis' cannot be generated"):
+        dataset_kind("refdavis").generated()
+    harness = DatasetKind("mine", "Mine", load_refytvos, "per-expression", table="mevis")
+    assert harness.table == "mevis"
+
+
 @pytest.mark.parametrize(("fields", "words"), [
     ({"key": "My Bench"}, "the key must be lower-case letters"),
+    ({"evaluation": "referring", "table": "mevis"}, "mevis holds jf measures, but evaluation 'referring' gives"),
     ({"evaluation": "bleu"}, "unknown evaluation 'bleu'"),
     ({"table": "table9"}, "unknown table 'table9'"),
     ({"table": "table2"}, "table2 holds referring measures, but evaluation 'per-expression' gives jf"),
@@ -139,8 +154,11 @@ def test_datasets_json_lists_every_declared_field(kinds_folder: Path, capsys: py
     assert kinds["toy"] == {
         "key": "toy", "name": "ToyBench", "reader": "groprompt.data.refytvos:load_refytvos",
         "evaluation": "per-expression", "family": "jf", "unscored_splits": ["test"], "table": "table1",
-        "synthetic": False, "submission_folder": "Annotations", "source": str(kinds_folder / "toy.py")}
+        "synthetic": False, "stands_in_for": "Ref-DAVIS17", "submission_folder": "Annotations", "synrvos_layout": None,
+        "source": str(kinds_folder / "toy.py")}
     assert kinds["a2d"]["family"] == "referring" and kinds["a2d"]["reader"] == "groprompt.data.a2d:load_a2d"
+    assert (kinds["mevis"]["table"], kinds["mevis"]["synrvos_layout"]) == ("mevis", "mevis")
+    assert kinds["synrvos"]["synrvos_layout"] == "refytvos"
     assert kinds["synrvos"]["synthetic"] is True and kinds["refytvos"]["unscored_splits"] == ["valid", "test"]
     [failure] = listing["failures"]
     assert failure["name"] == "broken" and "no_such_module_here" in failure["error"]

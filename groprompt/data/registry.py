@@ -27,7 +27,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -62,6 +62,11 @@ only their benchmark table."""
 PAPER_TABLES = {"table1": "jf", "table2": "referring", "table3": "referring"}
 """The paper's benchmark tables a kind can feed -> the family of measures their columns hold (Table 1: J&F, J, F;
 Tables 2 and 3: P@K, overall and mean IoU); each kind of a table is one column group, in discovery order."""
+HARNESS_TABLES = {"mevis": "jf"}
+"""This harness's benchmark tables, for benchmarks the paper does not report -> their family of measures (``mevis``:
+J&F, J, F and J&F of single- and multi-object expressions, :mod:`groprompt.reporting.mevis_table`)."""
+TABLES = PAPER_TABLES | HARNESS_TABLES
+"""Every benchmark table a kind can feed (:attr:`DatasetKind.table`)."""
 
 ENTRY_POINT_GROUP = "groprompt.dataset_kinds"
 FOLDER_VARIABLE = "GROPROMPT_DATASET_KINDS"
@@ -80,11 +85,16 @@ class DatasetKind:
         reader: ``reader(root, split, *, dataset_name=..., **options) -> Dataset``.
         evaluation: a key of :data:`EVALUATIONS`, or None if ``groprompt evaluate`` cannot score it.
         unscored_splits: splits without public ground truth (an evaluation server scores them).
-        table: the paper's benchmark table it feeds (a key of :data:`PAPER_TABLES`), or None.
+        table: the benchmark table it feeds (a key of :data:`TABLES`: one of the paper's, or of this harness's
+            for a benchmark the paper does not report), or None.
         synthetic: a generated benchmark; every caption of its tables says so (docs/method_spec.md §9).
         submission_folder: the folder of its evaluation server's archive (``groprompt infer --submission``) that
             holds ``<video>/<exp_id>/<frame>.png``: ``Annotations`` for Ref-YouTube-VOS's server, ``""`` for an
             archive with the video folders at its root (MeViS's).
+        synrvos_layout: the ``groprompt synrvos --layout`` that writes SynRVOS as a dataset of this kind
+            (``refytvos`` for synrvos, ``mevis`` for mevis), which a workflow dataset of the kind may ``generate``;
+            None where SynRVOS has no layout of the kind.
+        stands_in_for: the benchmark a synthetic kind stands in for, which its captions say it is not.
     """
 
     key: str
@@ -95,6 +105,8 @@ class DatasetKind:
     table: str | None = None
     synthetic: bool = False
     submission_folder: str = "Annotations"
+    synrvos_layout: str | None = None
+    stands_in_for: str = "Ref-DAVIS17"
 
     def __post_init__(self) -> None:
         def invalid(problem: str, fix: str) -> GroPromptError:
@@ -114,11 +126,11 @@ class DatasetKind:
             raise invalid(f"submission_folder {self.submission_folder!r} is not a plain folder name "
                           f"({name_problem(self.submission_folder)})",
                           "name one folder, e.g. 'Annotations', or '' for the archive's root")
-        if self.table is not None and self.table not in PAPER_TABLES:
-            raise invalid(f"unknown table {self.table!r}", f"use one of {', '.join(PAPER_TABLES)} or None")
-        if self.table is not None and PAPER_TABLES[self.table] != self.family:
-            fitting = [table for table, family in PAPER_TABLES.items() if family == self.family]
-            raise invalid(f"{self.table} holds {PAPER_TABLES[self.table]} measures, but evaluation "
+        if self.table is not None and self.table not in TABLES:
+            raise invalid(f"unknown table {self.table!r}", f"use one of {', '.join(TABLES)} or None")
+        if self.table is not None and TABLES[self.table] != self.family:
+            fitting = [table for table, family in TABLES.items() if family == self.family]
+            raise invalid(f"{self.table} holds {TABLES[self.table]} measures, but evaluation "
                           f"{self.evaluation!r} gives {self.family or 'none'}",
                           f"use table {' or '.join(fitting)}, or None" if fitting else "use table=None")
 
@@ -130,7 +142,18 @@ class DatasetKind:
     @property
     def caption(self) -> str:
         """How captions name the dataset."""
-        return f"{self.name} (synthetic), not Ref-DAVIS17" if self.synthetic else self.name
+        return f"{self.name} (synthetic), not {self.stands_in_for}" if self.synthetic else self.name
+
+    def generated(self) -> DatasetKind:
+        """This kind as SynRVOS generated in its layout (:attr:`synrvos_layout`): read, scored and tabulated as this
+        kind, but named "SynRVOS in the <name> layout" and synthetic, not <name>, so every caption says so; the
+        kind itself if it is synthetic already. A named error for a kind SynRVOS has no layout of."""
+        if self.synthetic:
+            return self
+        if self.synrvos_layout is None:
+            raise GroPromptError(f"dataset kind {self.key!r} cannot be generated: SynRVOS has no layout of it",
+                                 fix="name only kinds that groprompt datasets lists with a SynRVOS layout")
+        return replace(self, name=f"SynRVOS in the {self.name} layout", synthetic=True, stands_in_for=self.name)
 
     def scores(self, split: str) -> bool:
         """Whether ``groprompt evaluate`` can score ``split`` of this kind."""
@@ -138,16 +161,17 @@ class DatasetKind:
 
 
 BUILTIN_KINDS: tuple[DatasetKind, ...] = (
-    DatasetKind("synrvos", "SynRVOS", load_refytvos, "per-expression", synthetic=True),
+    DatasetKind("synrvos", "SynRVOS", load_refytvos, "per-expression", synthetic=True, synrvos_layout="refytvos"),
     DatasetKind("refytvos", "Ref-YouTube-VOS", load_refytvos, "per-expression", unscored_splits=("valid", "test"),
                 table="table1"),
     DatasetKind("refdavis", "Ref-DAVIS17", load_refdavis, "expression-sets", table="table1"),
     DatasetKind("a2d", "A2D-Sentences", load_a2d, "referring", table="table2"),
     DatasetKind("jhmdb", "JHMDB-Sentences", load_jhmdb, "referring", table="table3"),
-    DatasetKind("mevis", "MeViS", load_mevis, "per-expression", unscored_splits=("valid",), submission_folder=""),
+    DatasetKind("mevis", "MeViS", load_mevis, "per-expression", unscored_splits=("valid",), table="mevis",
+                submission_folder="", synrvos_layout="mevis"),
 )
 """The harness's own kinds, in the order of the paper's Table 1 columns (Ref-YouTube-VOS, then Ref-DAVIS17), then
-the benchmarks the paper does not report (MeViS)."""
+the benchmarks the paper does not report (MeViS, with a table of this harness)."""
 
 
 @dataclass(frozen=True)
