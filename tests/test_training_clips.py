@@ -147,3 +147,51 @@ def test_box_only_videos_need_ground_truth(tmp_path):
                    with_annotations=False)
     with pytest.raises(GroPromptError, match="needs a split with ground truth"):
         box_only_videos(open_dataset("refytvos", tmp_path, "train"), progress=False)
+
+
+# ------------------------------------------------------------------------------------------- several referents
+
+
+def _multi_object_video() -> TrainVideo:
+    # Object 1 at x 0..2 on frames 0-2, object 2 at x 5..9 (y 4..8) on frames 1-3: "both" refers to the two.
+    left = np.array([[0, 0, 2, 2]] * 3 + [NAN], dtype=float)
+    right = np.array([NAN] + [[5, 4, 9, 8]] * 3, dtype=float)
+    return _video("pair", {1: left, 2: right, 3: _track([True] * 4)},
+                  [Expression("0", "both", None, obj_ids=(1, 2)), Expression("1", "left one", 1),
+                   Expression("2", "other", 3)])
+
+
+def test_an_expression_of_several_objects_trains_on_the_box_of_their_union():
+    sampler = ClipSampler([_multi_object_video()], clip_length=4, seed=0)
+    assert [expression.exp_id for _, expression in sampler.pairs] == ["0", "1", "2"]
+    # By hand: frame 0 object 1 alone, frames 1-2 the hull of both, frame 3 object 2 alone.
+    np.testing.assert_array_equal(sampler.targets[0], [[0, 0, 2, 2], [0, 0, 9, 8], [0, 0, 9, 8], [5, 4, 9, 8]])
+    clip = sampler.clip(0, 0, 0)
+    np.testing.assert_array_equal(clip.boxes, sampler.targets[0][clip.frames])
+
+
+def test_skip_leaves_expressions_of_several_objects_out():
+    sampler = ClipSampler([_multi_object_video()], clip_length=4, seed=0, multi_object_target="skip")
+    assert [expression.exp_id for _, expression in sampler.pairs] == ["1", "2"]
+    assert sampler.unusable == [("pair", "0")]
+
+
+def test_a_negative_sentence_shares_no_object_with_the_positive():
+    from groprompt.losses.contrastive import sample_negative_expression
+
+    expressions = _multi_object_video().view.expressions
+    rng = np.random.default_rng(0)
+    drawn = {sample_negative_expression(expressions, expressions[0], rng).exp_id for _ in range(50)}
+    assert drawn == {"2"}  # "left one" names object 1, one of "both"'s
+    drawn = {sample_negative_expression(expressions, expressions[1], rng).exp_id for _ in range(50)}
+    assert drawn == {"2"}  # "both" names object 1 too
+    drawn = {sample_negative_expression(expressions, expressions[2], rng).exp_id for _ in range(50)}
+    assert drawn == {"0", "1"}
+
+
+def test_the_multi_object_target_is_a_checked_setting():
+    from groprompt.training.config import TrainingConfig
+
+    assert TrainingConfig(prompter_size="tiny").multi_object_target == "union"
+    with pytest.raises(GroPromptError, match="multi_object_target 'largest' is not one of union, skip"):
+        TrainingConfig(prompter_size="tiny", multi_object_target="largest")

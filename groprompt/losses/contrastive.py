@@ -93,10 +93,12 @@ def text_contrastive_loss(
 def sample_negative_expression(
     expressions: Sequence[Expression], current: Expression, rng: np.random.Generator
 ) -> Expression | None:
-    """S^j for S^i = ``current`` (§3): uniform among ``expressions`` (of the same video) that refer to a different
-    object; None if the video has no other object (both contrastive terms are then skipped for the clip).
-    Expressions without a known object (``obj_id`` None) are never candidates: they might refer to the same one."""
-    candidates = [e for e in expressions if e.obj_id is not None and e.obj_id != current.obj_id]
+    """S^j for S^i = ``current`` (§3): uniform among ``expressions`` (of the same video) that share no object with
+    it (for one-object expressions: refer to a different object); None if there is none (both contrastive terms
+    are then skipped for the clip). Expressions without a known object are never candidates: they might refer to
+    the same one."""
+    mine = set(current.referents)
+    candidates = [e for e in expressions if e.referents and mine.isdisjoint(e.referents)]
     if not candidates:
         return None
     return candidates[int(rng.integers(len(candidates)))]

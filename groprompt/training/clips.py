@@ -3,8 +3,10 @@
 The training data is the box-only view of every video (:meth:`groprompt.data.model.Video.box_only`): frames, the
 objects' tight boxes and the expressions, and no way to reach a mask (the paper's weak supervision).
 
-* A **pair** is a (video, expression) whose object has a box on at least one frame; other expressions (no
-  ``obj_id``, or an object never present) are left out and counted. A split without a pair is an error.
+* A **pair** is a (video, expression) whose target has a box on at least one frame; other expressions (no
+  referent, or one never present) are left out and counted. A split without a pair is an error. The target of an
+  expression that refers to several objects (MeViS) is the tight box of their union on each frame, or none
+  (``multi_object_target``: ``union`` or ``skip``, :data:`groprompt.training.config.MULTI_OBJECT_TARGETS`).
 * Each **epoch** visits every pair once, in an order shuffled from ``(seed, epoch)``; under data parallelism the
   order is cut into global batches of ``world_size x batch_clips`` and rank r takes its slice of each (the last
   batch is filled up from the start of the order, as ``DistributedSampler`` does).
@@ -15,9 +17,9 @@ objects' tight boxes and the expressions, and no way to reach a mask (the paper'
   inference, and the motion that ModalCon's sentences describe ("moving left") is visible between neighbouring
   frames, while T random frames of a long video would mostly be far apart. A video shorter than T gives all its
   frames, padded to T by repeating the last one; repeats carry no box supervision.
-* The **negative sentence** S^j (§3) is drawn uniformly among the video's expressions of another object
-  (:func:`groprompt.losses.sample_negative_expression`; expressions without ``obj_id`` are not candidates, as they
-  may name the same object); a clip without one skips both contrastive terms.
+* The **negative sentence** S^j (§3) is drawn uniformly among the video's expressions that share no object with
+  S^i (:func:`groprompt.losses.sample_negative_expression`; expressions without a known object are not candidates,
+  as they may name the same one); a clip without one skips both contrastive terms.
 
 Every random choice of a clip comes from a generator seeded by ``(seed, epoch, position in the epoch)``, so a
 clip does not depend on the number of processes, on which rank draws it, on the loss weights or on a resume.
@@ -74,7 +76,8 @@ class Clip:
         expression: S^i.
         negative: S^j, or None when the video has no other object (contrastive terms skipped).
         frames: ``(T,)`` int64 frame indices, non-decreasing (a repeat only at the end of a padded clip).
-        boxes: ``(T, 4)`` float64 ground-truth boxes of S^i's object, xyxy pixels, nan where absent.
+        boxes: ``(T, 4)`` float64 ground-truth boxes of S^i's target (its object, or the union of its objects),
+            xyxy pixels, nan where absent.
         supervised: ``(T,)`` bool, frames that carry box supervision: the object is present and the frame is no
             padding repeat.
     """
@@ -94,21 +97,26 @@ class ClipSampler:
         videos: the split's videos.
         clip_length: T.
         seed: the schedule's seed.
+        multi_object_target: ``union`` or ``skip``, for an expression that refers to several objects.
     """
 
-    def __init__(self, videos: Sequence[TrainVideo], clip_length: int, seed: int) -> None:
+    def __init__(self, videos: Sequence[TrainVideo], clip_length: int, seed: int,
+                 multi_object_target: str = "union") -> None:
         if clip_length < 1:
             raise GroPromptError(f"clip_length must be >= 1, got {clip_length}", fix="set clip_length")
         self.videos = tuple(videos)
         self.clip_length = clip_length
         self.seed = seed
         self.pairs: list[tuple[int, Expression]] = []
+        self.targets: list[np.ndarray] = []
+        """The ``(N, 4)`` target boxes of each pair's expression, aligned with :attr:`pairs`."""
         self.unusable: list[tuple[str, str]] = []
         for index, video in enumerate(self.videos):
             for expression in video.view.expressions:
-                boxes = video.view.boxes.get(expression.obj_id) if expression.obj_id is not None else None
+                boxes = target_boxes(video.view, expression, multi_object_target)
                 if boxes is not None and bool(np.isfinite(boxes[:, 0]).any()):
                     self.pairs.append((index, expression))
+                    self.targets.append(boxes)
                 else:
                     self.unusable.append((video.view.name, expression.exp_id))
         if not self.pairs:
@@ -140,12 +148,23 @@ class ClipSampler:
         rng = np.random.default_rng([self.seed, epoch, position])
         video_index, expression = self.pairs[pair]
         video = self.videos[video_index]
-        boxes = video.view.boxes[expression.obj_id]
+        boxes = self.targets[pair]
         present = np.isfinite(boxes[:, 0])
         frames = sample_window(present, self.clip_length, rng)
         supervised = present[frames] & np.concatenate(([True], frames[1:] != frames[:-1]))
         negative = sample_negative_expression(video.view.expressions, expression, rng)
         return Clip(video, expression, negative, frames, boxes[frames], supervised)
+
+
+def target_boxes(view: BoxOnlyVideo, expression: Expression, multi_object_target: str) -> np.ndarray | None:
+    """``(N, 4)`` box targets of ``expression`` in ``view``: its object's tight boxes; for several objects the
+    tight box of their union (``union``) or None (``skip``); None where it names no annotated object."""
+    referents = expression.referents
+    if not referents or any(obj not in view.boxes for obj in referents):
+        return None
+    if len(referents) == 1:
+        return view.boxes[referents[0]]
+    return view.union_boxes(referents) if multi_object_target == "union" else None
 
 
 def sample_window(present: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

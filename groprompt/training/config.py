@@ -33,6 +33,13 @@ OBJECTIVES: dict[str, str] = {
 }
 """Valid values of ``TrainingConfig.objective`` and what each trains with."""
 
+MULTI_OBJECT_TARGETS: dict[str, str] = {
+    "union": "the tight box of the union of its objects on each frame (where any of them is present)",
+    "skip": "none: such expressions are left out of training, as a single-box prompter cannot name several objects",
+}
+"""Valid values of ``TrainingConfig.multi_object_target``: the box target of an expression that refers to several
+objects (MeViS), which the paper does not define (docs/method_spec.md §2)."""
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -50,6 +57,9 @@ class TrainingConfig:
             must be 0 and ``matching`` its default, which it does not use).
         matching: ``top1`` (the paper: the most confident query is the prediction) or ``hungarian`` (the
             authors' code: the query of lowest box cost), §2.
+        multi_object_target: the box target of an expression that refers to several objects
+            (:data:`MULTI_OBJECT_TARGETS`): ``union`` (the box around all of them) or ``skip``; expressions of one
+            object are unaffected.
         l1_weight: λ_r of L_box (§2, Eq. 1), on normalised (cx, cy, w, h).
         giou_weight: λ_g of L_box (§2, Eq. 1), on (1 - GIoU).
         lambda_f: weight of TextCon L^f (§5); 0 switches TextCon off.
@@ -79,6 +89,7 @@ class TrainingConfig:
     trainable: tuple[str, ...] = DEFAULT_TRAINABLE
     objective: str = "groprompt"
     matching: str = "top1"
+    multi_object_target: str = "union"
     l1_weight: float = L1_WEIGHT
     giou_weight: float = GIOU_WEIGHT
     lambda_f: float = PAPER_REFYTVOS.lambda_f
@@ -115,6 +126,8 @@ class TrainingConfig:
         need(bool(self.trainable), "trainable is empty: nothing would train")
         need(self.objective in OBJECTIVES, f"objective {self.objective!r} is not one of {', '.join(OBJECTIVES)}")
         need(self.matching in MATCHINGS, f"matching {self.matching!r} is not one of {', '.join(MATCHINGS)}")
+        need(self.multi_object_target in MULTI_OBJECT_TARGETS,
+             f"multi_object_target {self.multi_object_target!r} is not one of {', '.join(MULTI_OBJECT_TARGETS)}")
         for name in ("l1_weight", "giou_weight", "weight_decay"):
             value = getattr(self, name)
             need(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")

@@ -118,7 +118,7 @@ def train(
     context = context or DistributedContext()
     out = Path(out)
     run = {**(run or {}), "world_size": context.world_size, "precision": check_precision(precision)}
-    sampler = ClipSampler(videos, config.clip_length, config.seed)
+    sampler = ClipSampler(videos, config.clip_length, config.seed, config.multi_object_target)
     state = _resume_state(out, config, run, resume, restart_if_changed, context)
     prompter, segmentor = models()
     trainer = Trainer.build(config, prompter, segmentor, context, precision)
