@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 NAME = "tables"
-HELP = "Build Table 6, Table 5, Tables 1-3 and breakdowns (CSV, Markdown, LaTeX) from groprompt evaluate folders."
+HELP = ("Build Table 6, Table 5, Tables 1-3, the MeViS table and breakdowns (CSV, Markdown, LaTeX) from groprompt "
+        "evaluate folders.")
 
 _EPILOG = """\
 Rows: [KIND:]KEY=EVAL_DIR[,EVAL_DIR...], one evaluation folder (groprompt evaluate --out) per seed; KIND, the
@@ -27,6 +28,7 @@ Writes into --out: table6.{csv,md,tex} (methods on --dataset-kind), table5.{csv,
 by_kind.{csv,md} (expression kinds, SynRVOS), by_kind_contra.{csv,md} (L_box + L_contra vs L_box per kind),
 refdavis_protocols.{csv,md} (assignment vs strict), table1/2/3.{csv,md,tex} (rows on the kinds that feed them:
 Ref-YouTube-VOS and Ref-DAVIS17, A2D-Sentences, JHMDB-Sentences; groprompt datasets lists each kind's table),
+mevis.{csv,md,tex} (rows on MeViS: J&F, J, F and J&F of single- and multi-object expressions; not in the paper),
 tables.md (all of them).
 Example, on the evaluation folders of the main job (snakemake --cores all), into a folder of your own:
   E=work/default/eval/synrvos/valid
@@ -46,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", nargs="+", action="extend", default=[], metavar="[KIND:]KEY=DIR[,DIR...]",
                         help="method rows, each with its evaluation folders (one per seed); repeatable. Without "
                              "rows (nothing scored, e.g. Ref-YouTube-VOS valid) only Table 5 is made")
+    parser.add_argument("--generated", nargs="+", action="extend", default=[], metavar="KIND",
+                        help="dataset kinds whose rows are on SynRVOS generated in the kind's layout (groprompt "
+                             "synrvos --layout; the workflow's datasets with generate): their captions say "
+                             "synthetic, e.g. --generated mevis")
     parser.add_argument("--params", type=Path, default=None,
                         help="JSON of groprompt params --json for the study's config (Table 5)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tables (e.g. results/<name>)")
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise GroPromptError("nothing to tabulate", fix="pass --rows (evaluation folders), --params, or both")
     params = read_params(args.params) if args.params is not None else None
     rows = read_rows(args.rows, args.dataset_kind)
-    tables = build_tables(args.dataset_kind, rows, params)
+    tables = build_tables(args.dataset_kind, rows, params, args.generated)
     paths = write_tables(tables, args.out, args.config_name)
     for table in tables:
         print(to_markdown(table))

@@ -11,8 +11,9 @@ figures this code computes and figures quoted from the paper never share a colum
 * :mod:`~groprompt.reporting.tables`: the table model and its CSV / Markdown / LaTeX writers;
 * :mod:`~groprompt.reporting.reported`: the paper's figures, typed in once with their table and row;
 * :mod:`~groprompt.reporting.table6`, :mod:`~groprompt.reporting.table5`, :mod:`~groprompt.reporting.benchmarks`
-  (Tables 1-3), :mod:`~groprompt.reporting.breakdowns` (by expression kind, TAP-CL by kind, Ref-DAVIS17
-  protocols), and :mod:`~groprompt.reporting.report`, which picks a study's tables and writes them
+  (Tables 1-3), :mod:`~groprompt.reporting.mevis_table` (MeViS, not in the paper: J&F by single- and
+  multi-object expressions), :mod:`~groprompt.reporting.breakdowns` (by expression kind, TAP-CL by kind,
+  Ref-DAVIS17 protocols), and :mod:`~groprompt.reporting.report`, which picks a study's tables and writes them
   (``groprompt tables``);
 * :mod:`~groprompt.reporting.figures`: the qualitative figure (paper Fig. 2 style, ``groprompt figure``), drawn
   with :mod:`~groprompt.reporting.contact_sheet`;

@@ -18,25 +18,15 @@ from collections.abc import Callable, Sequence
 from groprompt.data.registry import DatasetKind
 from groprompt.reporting.differences import TAP_CL, ZERO_SHOT, DifferenceColumn, difference_notes, present_columns
 from groprompt.reporting.intervals import Estimate
-from groprompt.reporting.results import MethodRuns, not_in_paper_notes, ordered
+from groprompt.reporting.results import MethodRuns, group_counts, not_in_paper_notes, ordered
 from groprompt.reporting.table6 import INTERVAL_NOTE, SEEDS
 from groprompt.reporting.tables import Column, Table
 
+KIND = "kind"
+"""The grouping of the by-kind tables (``summary_by_kind.csv``)."""
 KIND_MEASURES = {"J&F": "J&F-Mean", "Box": "Box"}
 PROTOCOL_MEASURES = {"J&F": "J&F-Mean", "J": "J-Mean", "F": "F-Mean"}
 PROTOCOLS = ("assignment", "strict")
-
-
-def _kind_counts(rows: Sequence[MethodRuns]) -> dict[str, int]:
-    """Expressions per kind, from the first evaluation that has the kind."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        for run in row.runs:
-            if run.by_kind is None:
-                continue
-            for kind, number in zip(run.by_kind["kind"], run.by_kind["expressions"], strict=True):
-                counts.setdefault(str(kind), int(number))
-    return dict(sorted(counts.items()))
 
 
 def _method_rows(rows: Sequence[MethodRuns], headers: dict[tuple[str, str], str],
@@ -57,14 +47,14 @@ def _method_rows(rows: Sequence[MethodRuns], headers: dict[tuple[str, str], str]
 
 def _kind_rows(rows: Sequence[MethodRuns], dataset: DatasetKind) -> list[MethodRuns]:
     """The rows on ``dataset`` whose evaluations have expression kinds, in the paper's order."""
-    return ordered([row for row in rows if row.dataset == dataset.key and row.kinds])
+    return ordered([row for row in rows if row.dataset == dataset.key and group_counts([row], KIND)])
 
 
 def build_by_kind(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Table | None:
     """J&F and Box per method and expression kind on ``dataset``, and each row's paired difference in J&F from
     Grounded-SAM per kind (where that row is there); None if no evaluation has kinds."""
     rows = _kind_rows(rows, dataset)
-    counts = _kind_counts(rows)
+    counts = group_counts(rows, KIND)
     if not counts:
         return None
     headers = {(kind, name): f"{name} {kind} (n={count})" for kind, count in counts.items() for name in KIND_MEASURES}
@@ -83,7 +73,7 @@ def build_by_kind_contra(rows: Sequence[MethodRuns], dataset: DatasetKind) -> Ta
     """GroPrompt (L_box + L_contra)'s paired difference in J&F from GroPrompt (L_box) per expression kind on
     ``dataset``; None unless both rows are there with kinds."""
     rows = _kind_rows(rows, dataset)
-    counts = _kind_counts(rows)
+    counts = group_counts(rows, KIND)
     differences = present_columns(rows, [DifferenceColumn(TAP_CL, "J&F", KIND_MEASURES["J&F"], kind)
                                          for kind in counts])
     if not differences:

@@ -2,11 +2,12 @@
 (:func:`groprompt.data.dataset_kind`: its name, family of measures, caption).
 
 Tables know nothing of how a metric is computed (docs/architecture.md): they read the files ``groprompt evaluate``
-writes (``summary.csv``, ``per_object.csv``, ``summary_by_kind.csv``, see :mod:`groprompt.evaluation.summary`)
-and take the headline figure from the ``mean`` row of the headline protocol: ``assignment`` (Ref-DAVIS17, the
-paper's protocol), else ``expression`` (per-expression layout), else ``strict``. A summary without ``set`` and
-``protocol`` columns (one row, e.g. A2D-Sentences' P@K, overall IoU and mean IoU under the names of
-:func:`groprompt.metrics.referring_segmentation_scores`) is read as that one row.
+writes (``summary.csv``, ``per_object.csv``, and each ``summary_by_<grouping>.csv``: the figures per value of the
+column ``<grouping>`` of ``per_object.csv``, such as ``kind`` or ``referents``; see
+:mod:`groprompt.evaluation.summary`) and take the headline figure from the ``mean`` row of the headline protocol:
+``assignment`` (Ref-DAVIS17, the paper's protocol), else ``expression`` (per-expression layout), else ``strict``. A
+summary without ``set`` and ``protocol`` columns (one row, e.g. A2D-Sentences' P@K, overall IoU and mean IoU under
+the names of :func:`groprompt.metrics.referring_segmentation_scores`) is read as that one row.
 
 A *method row* is one method on one dataset with one evaluation folder per seed; its cells are
 :class:`~groprompt.reporting.intervals.Estimate` s (§9: t-interval over seeds, video bootstrap for one run). A
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -61,7 +62,9 @@ NOT_IN_PAPER_NOTE = ("†: not in the paper; a baseline of this harness or of yo
 HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
 SEED_FOLDER = re.compile(r"seed[-_]?(\d+)", re.IGNORECASE)
 """The name of a seed's evaluation folder: ``seed0``, ``seed_1``, ``Seed-2``."""
-SUMMARY_FILE, PER_OBJECT_FILE, BY_KIND_FILE = "summary.csv", "per_object.csv", "summary_by_kind.csv"
+SUMMARY_FILE, PER_OBJECT_FILE = "summary.csv", "per_object.csv"
+GROUP_FILE = re.compile(r"summary_by_([a-z][a-z0-9_]*)\.csv")
+"""A breakdown's file, ``summary_by_<grouping>.csv`` (``summary_by_kind.csv``, ``summary_by_referents.csv``)."""
 
 
 def row_label(key: str) -> str:
@@ -80,11 +83,13 @@ def normalise_key(key: str) -> str:
     return key.strip().lower().replace("_", "-").replace("/", "-")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, *groupings: str) -> pd.DataFrame:
+    """A CSV of an evaluation folder, its names and the values of ``groupings`` (columns) read as text."""
+    names = dict.fromkeys(("set", "video", "object_id", "expression", *groupings), str)
     try:
         # Names as text, so that object 1 reads "1" in every file (not 1.0 where a column has a gap): rows of
         # two runs are paired on them.
-        return pd.read_csv(path, dtype={"set": str, "video": str, "object_id": str, "expression": str, "kind": str})
+        return pd.read_csv(path, dtype=names)
     except (OSError, ValueError) as error:
         raise GroPromptError(f"cannot read this CSV ({error})", path=path,
                              fix="rerun groprompt evaluate into this folder") from None
@@ -96,13 +101,16 @@ class Evaluation:
 
     Attributes:
         summary: ``summary.csv``; per_object: ``per_object.csv`` (None if absent: no bootstrap then);
-        by_kind: ``summary_by_kind.csv`` (None if absent).
+        groups: per grouping (``kind``, ``referents``), its ``summary_by_<grouping>.csv``, where the folder has it.
+
+    A *group* is one value of a grouping, given to :meth:`figure` and :meth:`rows` as a keyword named after the
+    grouping: ``kind="motion"``, ``referents="multi-object"`` (a None value stands for no group).
     """
 
     folder: Path
     summary: pd.DataFrame
     per_object: pd.DataFrame | None = None
-    by_kind: pd.DataFrame | None = None
+    groups: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def seed(self) -> int | None:
@@ -122,14 +130,17 @@ class Evaluation:
         found = self.protocols
         return next((p for p in HEADLINE_PROTOCOLS if p in found), found[0] if found else None)
 
-    def figure(self, column: str, protocol: str | None = None, kind: str | None = None) -> float | None:
-        """The headline figure of ``column`` (×100 as in the file); None if the file has no such column or kind."""
+    def figure(self, column: str, protocol: str | None = None, **group: str | None) -> float | None:
+        """The headline figure of ``column`` (×100 as in the file), of the ``group`` if one is given (class
+        docstring); None if the file has no such column or group."""
         protocol = protocol or self.headline_protocol
-        if kind is not None:
-            table = self.by_kind
+        chosen = _group(group)
+        if chosen is not None:
+            grouping, value = chosen
+            table = self.groups.get(grouping)
             if table is None or column not in table.columns:
                 return None
-            row = table[(table["kind"] == kind) & (table["protocol"] == protocol)]
+            row = table[(table[grouping] == value) & (table["protocol"] == protocol)]
         else:
             table = self.summary
             if column not in table.columns:
@@ -139,20 +150,31 @@ class Evaluation:
             return None
         return float(row[column].iloc[0])
 
-    def rows(self, protocol: str | None = None, kind: str | None = None) -> pd.DataFrame | None:
-        """The per-object rows of ``protocol`` (default: the headline one), of ``kind`` if given."""
+    def rows(self, protocol: str | None = None, **group: str | None) -> pd.DataFrame | None:
+        """The per-object rows of ``protocol`` (default: the headline one), of the ``group`` if one is given."""
         if self.per_object is None:
             return None
         rows = self.per_object[self.per_object["protocol"] == (protocol or self.headline_protocol)]
-        if kind is not None:
-            rows = rows[rows["kind"] == kind] if "kind" in rows.columns else rows.iloc[:0]
+        chosen = _group(group)
+        if chosen is not None:
+            grouping, value = chosen
+            rows = rows[rows[grouping] == value] if grouping in rows.columns else rows.iloc[:0]
         return rows
 
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        if self.by_kind is None:
-            return ()
-        return tuple(dict.fromkeys(self.by_kind["kind"].astype(str)))
+    def group_counts(self, grouping: str) -> dict[str, int]:
+        """Expressions per value of ``grouping``, in the order of its file (none if the folder lacks it)."""
+        table = self.groups.get(grouping)
+        if table is None:
+            return {}
+        return {str(value): int(count) for value, count in zip(table[grouping], table["expressions"], strict=True)}
+
+
+def _group(group: Mapping[str, str | None]) -> tuple[str, str] | None:
+    """The ``(grouping, value)`` of a group given as keywords (:class:`Evaluation`), or None for no group."""
+    given = [(grouping, value) for grouping, value in group.items() if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one group, not {dict(given)}")
+    return given[0] if given else None
 
 
 def read_evaluation(folder: str | Path) -> Evaluation:
@@ -171,12 +193,20 @@ def read_evaluation(folder: str | Path) -> Evaluation:
     if "set" not in summary.columns and len(summary) != 1:
         raise GroPromptError(f"a summary.csv without set/protocol columns must have one row, it has {len(summary)}",
                              path=folder / SUMMARY_FILE, fix="write one row of figures")
-    per_object = _read_csv(folder / PER_OBJECT_FILE) if (folder / PER_OBJECT_FILE).is_file() else None
-    if per_object is not None and not {"set", "protocol", "video"} <= set(per_object.columns):
-        raise GroPromptError("per_object.csv lacks the columns set, protocol and video", path=folder / PER_OBJECT_FILE,
-                             fix="rerun groprompt evaluate into this folder")
-    by_kind = _read_csv(folder / BY_KIND_FILE) if (folder / BY_KIND_FILE).is_file() else None
-    return Evaluation(folder, summary, per_object, by_kind)
+    groupings = {match.group(1): path for path in sorted(folder.glob("summary_by_*.csv"))
+                 if (match := GROUP_FILE.fullmatch(path.name))}
+    groups = {grouping: _read_csv(path, grouping) for grouping, path in groupings.items()}
+    for grouping, table in groups.items():
+        if not {grouping, "protocol", "expressions"} <= set(table.columns):
+            raise GroPromptError(f"summary_by_{grouping}.csv lacks the columns {grouping}, protocol and expressions",
+                                 path=groupings[grouping], fix="rerun groprompt evaluate into this folder")
+    per_object = None
+    if (folder / PER_OBJECT_FILE).is_file():
+        per_object = _read_csv(folder / PER_OBJECT_FILE, *groups)
+        if not {"set", "protocol", "video"} <= set(per_object.columns):
+            raise GroPromptError("per_object.csv lacks the columns set, protocol and video",
+                                 path=folder / PER_OBJECT_FILE, fix="rerun groprompt evaluate into this folder")
+    return Evaluation(folder, summary, per_object, groups)
 
 
 @dataclass(frozen=True)
@@ -195,14 +225,11 @@ class MethodRuns:
     def protocols(self) -> tuple[str, ...]:
         return self.runs[0].protocols
 
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(kind for run in self.runs for kind in run.kinds))
-
-    def figures(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> list[float] | None:
-        """The figure of ``column`` (a summary column, ×100) of each run, in the order of :attr:`runs`. None if no
-        run has the column; a named error if some runs have it and others not."""
-        values = [run.figure(column, protocol, kind) for run in self.runs]
+    def figures(self, column: str, *, protocol: str | None = None, **group: str | None) -> list[float] | None:
+        """The figure of ``column`` (a summary column, ×100; of the ``group`` if one is given, :class:`Evaluation`)
+        of each run, in the order of :attr:`runs`. None if no run has the column; a named error if some runs have
+        it and others not."""
+        values = [run.figure(column, protocol, **group) for run in self.runs]
         if all(value is None for value in values):
             return None
         if any(value is None for value in values):
@@ -211,20 +238,31 @@ class MethodRuns:
                                  path=lacking, fix="evaluate every seed the same way (e.g. all with --boxes)")
         return values
 
-    def estimate(self, column: str, *, protocol: str | None = None, kind: str | None = None) -> Estimate | None:
-        """The cell of ``column`` (a summary column, ×100): t-interval over seeds, or for one run the video
-        bootstrap from ``per_object.csv`` (a plain figure where that file lacks the column). None if no run has
-        the column; a named error if some runs have it and others not."""
-        values = self.figures(column, protocol=protocol, kind=kind)
+    def estimate(self, column: str, *, protocol: str | None = None, **group: str | None) -> Estimate | None:
+        """The cell of ``column`` (a summary column, ×100; of the ``group`` if one is given, :class:`Evaluation`):
+        t-interval over seeds, or for one run the video bootstrap from ``per_object.csv`` (a plain figure where
+        that file lacks the column). None if no run has the column; a named error if some runs have it and others
+        not."""
+        values = self.figures(column, protocol=protocol, **group)
         if values is None:
             return None
         if len(values) > 1:
             return t_interval(values)
-        rows = self.runs[0].rows(protocol, kind)
+        rows = self.runs[0].rows(protocol, **group)
         if rows is None or column not in rows.columns or rows.empty or math.isnan(values[0]):
             return Estimate(values[0])
         interval = bootstrap_interval(rows, column)
         return Estimate(values[0], interval.low, interval.high, interval.method, resamples=interval.resamples)
+
+
+def group_counts(rows: Sequence[MethodRuns], grouping: str) -> dict[str, int]:
+    """Expressions per value of ``grouping`` (``kind``, ``referents``), from the first evaluation that has the
+    value, in the order of the evaluations' files (kinds sorted; single-object before multi-object)."""
+    counts: dict[str, int] = {}
+    for run in (run for row in rows for run in row.runs):
+        for value, count in run.group_counts(grouping).items():
+            counts.setdefault(value, count)
+    return counts
 
 
 def parse_row(spec: str, default_dataset: str) -> tuple[str, str, list[Path]]:
