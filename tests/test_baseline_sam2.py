@@ -17,12 +17,14 @@ import numpy as np
 import pytest
 import torch
 from datasets_fixtures import ToyVideo, moving_squares, write_refytvos
+from mevis_fixtures import two_birds, write_mevis
 from tracking_fixtures import save_tiny_sam2
 from transformers import Sam2VideoModel, Sam2VideoProcessor
 
 from groprompt.cli import main
 from groprompt.data.registry import open_dataset
 from groprompt.errors import GroPromptError
+from groprompt.inference import read_masks, run_inference
 from groprompt.methods import VideoHeader, discover_methods
 from groprompt.prompting import build_prompter
 from groprompt.tracking.sam2 import Sam2Tracker
@@ -143,6 +145,32 @@ def test_gt_box_sam2_equals_documented_streaming_with_a_late_object(models, docu
     for k in range(len(video.expressions)):
         np.testing.assert_array_equal(found[k], stacked(expected, k, len(frames), video.size))
     assert not found[1][:2].any()  # before its prompt the late object has empty masks
+
+
+def test_gt_box_sam2_tracks_each_referent_from_its_own_first_frame_and_unites_them(models, documented, tmp_path):
+    """MeViS's tiny video (mevis_fixtures.two_birds) through groprompt's runner: every referent of every expression
+    is an object of one documented streaming session, prompted with its ground-truth box on the first frame where
+    it is present, and each expression's mask is the union of its referents' masks."""
+    root = write_mevis(tmp_path / "mevis", "valid_u", [two_birds()])
+    video = open_dataset("mevis", root, "valid_u").video("birds")
+    frames = [video.read_frame(t) for t in range(video.num_frames)]
+    prompts_at: dict[int, dict[int, np.ndarray]] = {}
+    objects, number = [], 0
+    for expression in video.expressions:  # one SAM 2 object per referent, numbered in order
+        objects.append([])
+        for referent in expression.referents:
+            first = next(t for t in range(video.num_frames) if video.annotation(t).box(referent) is not None)
+            prompts_at.setdefault(first, {})[number] = video.annotation(first).box(referent)
+            objects[-1].append(number)
+            number += 1
+    assert sorted(prompts_at) == [0, 1, 2]  # the bar's first RLE is empty: prompted on frame 1; right bird on 2
+    expected = documented_stream(documented, frames, prompts_at)
+    method = discover_methods(BASELINES).create("gt-box-sam2", {"tracker": models[0]})
+    run_inference(method, open_dataset("mevis", root, "valid_u"), tmp_path / "out", segmentor=None, progress=False)
+    found = read_masks(tmp_path / "out" / "masks" / "birds.json")
+    for expression, numbers in zip(video.expressions, objects, strict=True):
+        union = np.logical_or.reduce([stacked(expected, obj, len(frames), video.size) for obj in numbers])
+        np.testing.assert_array_equal(found[expression.exp_id], union)
 
 
 def test_grounded_sam2_first_frame_equals_documented_streaming(models, documented, dataset):

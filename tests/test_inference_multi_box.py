@@ -1,4 +1,5 @@
-"""Several boxes per expression and frame: the prompter's ``multi_box_threshold`` and the runner's union of masks.
+"""Several boxes per expression and frame: the prompter's ``multi_box_threshold``, GT box + SAM on expressions that
+refer to several objects, and the runner's union of masks.
 
 A random tiny Grounding DINO (as in test_baselines) and a random tiny SAM: their boxes and masks mean nothing, so the
 tests check which boxes are prompted, that each is decoded alone and the masks united, and what is recorded. Dataset:
@@ -14,18 +15,21 @@ import numpy as np
 import pytest
 import torch
 from datasets_fixtures import ToyVideo, moving_squares, write_refytvos
+from mevis_fixtures import two_birds, write_mevis
 
 from groprompt.cli import main
 from groprompt.data.registry import open_dataset
 from groprompt.errors import GroPromptError
-from groprompt.inference import read_masks, run_inference
+from groprompt.inference import read_boxes, read_masks, run_inference
 from groprompt.inference.prompts import RECORD_KEY
-from groprompt.methods import FrameOutput, Method
+from groprompt.methods import FrameOutput, Method, discover_methods
 from groprompt.methods.prompter import GroPrompt
 from groprompt.prompting import build_prompter
 from groprompt.segmentation import Segmentor, load_sam
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+BASELINES = Path(__file__).resolve().parents[1] / "baselines"
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +172,64 @@ def test_threshold_option_is_checked(prompter, root, sam_file, tmp_path, capsys)
     assert main([*command, "--option", "multi_box_threshold=0.5"]) == 0
     stats = json.loads((tmp_path / "out" / "run_stats.json").read_text())
     assert stats["options"]["multi_box_threshold"] == 0.5
+
+
+# ---------------------------------------------------------------------------------------------- GT box + SAM
+def test_gt_box_sam_prompts_every_present_referent_and_unites_the_masks(sam_file, tmp_path):
+    """MeViS's tiny video (mevis_fixtures.two_birds): each expression's mask on a frame is the OR of SAM's masks of
+    its present referents' own ground-truth boxes, each decoded alone; boxes.csv holds the first present one's box;
+    every box prompted is recorded; a frame where no referent is present gets no box and an empty mask."""
+    root = write_mevis(tmp_path / "mevis", "valid_u", [two_birds()])
+    dataset = open_dataset("mevis", root, "valid_u")
+    method = discover_methods(BASELINES).create("gt-box-sam", {})
+    segmentor = Segmentor(load_sam(sam_file)[0])
+    run_inference(method, dataset, tmp_path / "out", segmentor=segmentor, progress=False)
+    video = dataset.video("birds")
+    masks = read_masks(tmp_path / "out/masks/birds.json")
+    boxes = read_boxes(tmp_path / "out/boxes/birds.csv")
+    records = masks_json(tmp_path / "out", "birds")["records"]
+    several = 0
+    for t in range(video.num_frames):
+        frame, truth = video.read_frame(t), video.annotation(t)
+        embedding = segmentor.embed(frame[None])[0]
+        for expression in video.expressions:
+            present = [truth.box(obj) for obj in expression.referents if truth.box(obj) is not None]
+            alone = [segmentor.segment(embedding, box[None], frame.shape[:2])[0] for box in present]
+            expected = np.logical_or.reduce(alone) if alone else np.zeros(video.size, dtype=bool)
+            np.testing.assert_array_equal(masks[expression.exp_id][t], expected)
+            first = present[0] if present else [np.nan] * 4
+            np.testing.assert_array_equal(boxes[expression.exp_id][1][t], first)
+            recorded = records[expression.exp_id][RECORD_KEY][t]
+            assert [row[:4] for row in recorded] == [list(map(float, box)) for box in present]
+            several += len(present) > 1
+    assert several == 3  # "the birds and the branch": right bird and bar in frames 2-3, left bird and bar in 1
+
+
+def test_gt_box_sam_single_object_outputs_are_unchanged(root, sam_file, tmp_path):
+    """Expressions of one object: one box per frame, as before; no record of prompted boxes."""
+    method = discover_methods(BASELINES).create("gt-box-sam", {})
+    run(method, root, sam_file, tmp_path / "out")
+    dataset = open_dataset("refytvos", root, "train")
+    for video in dataset:
+        assert masks_json(tmp_path / "out", video.name)["records"] == {}
+        found = read_boxes(tmp_path / "out/boxes" / f"{video.name}.csv")
+        for expression in video.expressions:
+            truth = np.stack([video.annotation(t).box(expression.obj_id) for t in range(video.num_frames)])
+            np.testing.assert_array_equal(found[expression.exp_id][1], truth)
+
+
+def test_an_oracle_reading_one_object_is_refused_several_before_any_frame(sam_file, tmp_path):
+    class OneObject(Method):
+        name = "one-object"
+        description = "test oracle"
+        uses_ground_truth = True
+
+        def predict(self, frame, index, expressions, ground_truth=None):
+            raise AssertionError("no frame may be read")
+
+    root = write_mevis(tmp_path / "mevis", "valid_u", [two_birds()])
+    with pytest.raises(GroPromptError, match="method 'one-object' reads one object per expression, but 2 "
+                                             "expressions of this split refer to several") as error:
+        run_inference(OneObject(), open_dataset("mevis", root, "valid_u"), tmp_path / "out",
+                      segmentor=Segmentor(load_sam(sam_file)[0]), progress=False)
+    assert "several_referents = True" in str(error.value) and not (tmp_path / "out" / "masks").exists()

@@ -68,7 +68,8 @@ WRITE_BEHIND = 16
 
 def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segmentor: bool) -> None:
     """Refuse, before any work, a run that cannot complete: an empty split, an oracle on a split without ground
-    truth (or with expressions that name no object), or a box method without a segmentor."""
+    truth (or with expressions that name no object, or several to an oracle that reads one), or a box method
+    without a segmentor."""
     if not dataset.videos:
         raise GroPromptError(f"split {dataset.split!r} has no videos", dataset=dataset.name, path=dataset.root,
                              fix="check the dataset root and split")
@@ -79,12 +80,19 @@ def check_method_fits(method: type[Method] | Method, dataset: Dataset, has_segme
                 f"method {method.name!r} reads the ground truth, but {len(lacking)} videos of this split have none "
                 f"(first {lacking[0]})", dataset=dataset.name, path=dataset.root,
                 fix="run it on a split with annotations (e.g. train, or Ref-DAVIS17 valid)")
-        unbound = [(v.name, e.exp_id) for v, e in dataset.expressions() if e.obj_id is None]
+        unbound = [(v.name, e.exp_id) for v, e in dataset.expressions() if not e.referents]
         if unbound:
             raise GroPromptError(f"method {method.name!r} needs each expression's object, but "
                                  f"{len(unbound)} expressions name none", dataset=dataset.name,
                                  video=unbound[0][0], expression=unbound[0][1],
                                  fix="use a split whose expressions carry obj_id")
+        several = [(v.name, e.exp_id) for v, e in dataset.expressions() if len(e.referents) > 1]
+        if several and not method.several_referents:
+            raise GroPromptError(f"method {method.name!r} reads one object per expression, but {len(several)} "
+                                 "expressions of this split refer to several", dataset=dataset.name,
+                                 video=several[0][0], expression=several[0][1],
+                                 fix="run it on a split whose expressions refer to one object each, or make it "
+                                     "read Expression.referents and declare several_referents = True")
     if not method.outputs_masks and not has_segmentor:
         raise GroPromptError(f"method {method.name!r} outputs boxes and needs a segmentor",
                              fix="pass --segmentor with a SAM checkpoint")

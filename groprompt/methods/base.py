@@ -83,6 +83,10 @@ class Method(ABC):
     """True for methods that return masks themselves; the shared segmentor is then skipped."""
     uses_ground_truth: ClassVar[bool] = False
     """True for oracles (GT box + SAM): :meth:`predict` then receives the frame's ground truth."""
+    several_referents: ClassVar[bool] = False
+    """Oracles only: True if :meth:`predict` reads every referent of an expression that refers to several objects
+    (:attr:`Expression.referents <groprompt.data.Expression.referents>`). An oracle that reads ``obj_id`` alone is
+    refused such expressions (MeViS) before any frame is read."""
 
     def start(self, video: VideoHeader | Video) -> None:  # noqa: B027 - optional hook, empty by default
         """Called once per video before its first frame: a :class:`VideoHeader` if online, the Video if offline."""

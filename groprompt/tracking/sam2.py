@@ -58,8 +58,21 @@ class FrameMasks:
     def outputs(self, count: int, size: tuple[int, int]) -> list[FrameOutput]:
         """A method's answers for objects ``0..count-1`` (each expression is the object of its position); one not
         tracked on this frame (not prompted yet) gets an empty mask and a nan score."""
-        empty = np.zeros(size, dtype=bool)
-        return [FrameOutput.of_mask(self.masks.get(k, empty), self.scores.get(k, float("nan"))) for k in range(count)]
+        return self.union_outputs([(k,) for k in range(count)], size)
+
+    def union_outputs(self, groups: Sequence[Sequence[int]], size: tuple[int, int]) -> list[FrameOutput]:
+        """A method's answers for expressions each tracked as the objects of its group (one per referent): the union
+        of the masks of the group's objects tracked on this frame, with the highest of their scores (the chance
+        that any of them is there); an empty mask and a nan score where none is tracked yet."""
+        answers = []
+        for group in groups:
+            tracked = [obj for obj in group if obj in self.masks]
+            if not tracked:
+                answers.append(FrameOutput.of_mask(np.zeros(size, dtype=bool)))
+                continue
+            mask = np.logical_or.reduce([self.masks[obj] for obj in tracked])
+            answers.append(FrameOutput.of_mask(mask, max(self.scores[obj] for obj in tracked)))
+        return answers
 
 
 @dataclass(frozen=True)
