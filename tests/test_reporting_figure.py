@@ -100,3 +100,37 @@ def test_missing_outputs_are_named(toy, tmp_path):
     empty.mkdir()
     with pytest.raises(GroPromptError, match="boxes file is missing"):
         qualitative_figure(dataset, dataset_kind("synrvos"), [MethodOutputs("grounded-sam", empty)])
+
+
+
+def test_multi_object_expression_is_drawn_against_the_union(tmp_path, monkeypatch):
+    """MeViS's tiny video, "the two birds taking turns" (objects 1 and 2, one in frames 0-1, the other in 2-3): the
+    ground truth drawn is their union, and a method whose masks and boxes are exactly that union scores 1; the title
+    of SynRVOS generated in the MeViS layout says it is synthetic."""
+    from mevis_fixtures import two_birds, write_mevis
+
+    captured = {}
+
+    def fake_render(frames, overlays, **kwargs):
+        captured.update(kwargs, overlays=overlays)
+        return Image.new("RGB", (10, 10))
+
+    monkeypatch.setattr(figures, "render_sheet", fake_render)
+    root = write_mevis(tmp_path / "mevis", "valid_u", [two_birds()])
+    video = open_dataset("mevis", root, "valid_u").video("birds")
+    unions = [np.stack([video.annotation(t).union_mask(e.referents, video.size) for e in video.expressions])
+              for t in range(video.num_frames)]
+    writer = VideoWriter(OutputLayout(tmp_path / "gt"), video)
+    for t, union in enumerate(unions):
+        writer.add_frame(t, np.stack([tight_box(mask) for mask in union]), np.ones(len(union)), union)
+    writer.finish({"method": "gt"})
+    figures.example_panel(video, video.expressions[1], [MethodOutputs("gt-box-sam", tmp_path / "gt")],
+                          dataset_kind("mevis").generated(), num_frames=4)
+    assert "SynRVOS in the MeViS layout (synthetic), not MeViS" in captured["title"]
+    lines = [text for text, _ in captured["caption"]]
+    assert lines[0] == 'expression: "the two birds taking turns" (objects 1+2)'
+    assert "GT box + SAM: predicted mask and box (dashed); box IoU 1.00, J 1.00 over 4 frames" in lines
+    drawn = captured["overlays"][0].masks[:4]  # the ground-truth row: left bird, left bird, right bird, right bird
+    for t, mask in enumerate(drawn):
+        np.testing.assert_array_equal(mask, unions[t][1])
+    assert drawn[0].any() and drawn[3].any() and not (drawn[0] & drawn[3]).any()

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset kind, as for groprompt infer (groprompt datasets lists them)")
     parser.add_argument("--data", type=Path, required=True, help="dataset root folder")
     parser.add_argument("--split", default="valid", help="split the methods were run on (default: %(default)s)")
+    parser.add_argument("--generated", action="store_true",
+                        help="the dataset is SynRVOS generated in the kind's layout (groprompt synrvos --layout; the "
+                             "workflow's datasets with generate): the caption says synthetic")
     parser.add_argument("--method", action="append", required=True, metavar="KEY=INFER_DIR",
                         help="a method's groprompt infer --out folder, under its row key (grounded-sam, "
                              "groprompt-lbox, groprompt-lbox-contra, gt-box-sam, or a baseline's name); repeatable")
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             raise GroPromptError(f"infer folder of {key!r} does not exist", path=folder,
                                  fix="pass the --out folder of groprompt infer")
         methods.append(MethodOutputs(normalise_key(key), Path(folder)))
-    info = dataset_kind(args.dataset_kind)
+    info = dataset_kind(args.dataset_kind).generated() if args.generated else dataset_kind(args.dataset_kind)
     dataset = open_dataset(args.dataset_kind, args.data, args.split)
     figure = qualitative_figure(dataset, info, methods, examples=args.examples, num_frames=args.frames,
                                 video=args.video)

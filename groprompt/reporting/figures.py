@@ -77,14 +77,16 @@ def choose_examples(dataset: Dataset, count: int = 1) -> list[tuple[Video, Expre
 
 def example_panel(video: Video, expression: Expression, methods: Sequence[MethodOutputs], dataset: DatasetKind,
                   num_frames: int = 4) -> Image.Image:
-    """The panel of one expression: a ground-truth row, then one row per method, ``num_frames`` annotated frames."""
-    if expression.obj_id is None:
+    """The panel of one expression: a ground-truth row, then one row per method, ``num_frames`` annotated frames.
+    The ground truth of an expression that refers to several objects is the union of their masks, as it is scored."""
+    referents = expression.referents
+    if not referents:
         raise GroPromptError("the expression names no object, so it has no ground truth to draw",
                              video=video.name, expression=expression.exp_id, fix="use a split with obj_id")
     annotated = np.flatnonzero(video.annotated_frames())
     if not annotated.size:
         raise GroPromptError("the video has no annotated frame", video=video.name, fix="choose another video")
-    gt_masks = np.stack([video.annotation(int(t)).mask(expression.obj_id, video.size) for t in annotated])
+    gt_masks = np.stack([video.annotation(int(t)).union_mask(referents, video.size) for t in annotated])
     gt_boxes = np.stack([tight_box(mask) for mask in gt_masks])
     shown = select_frames(len(annotated), num_frames)
     frames = [video.read_frame(int(annotated[i])) for i in shown]
@@ -96,7 +98,8 @@ def example_panel(video: Video, expression: Expression, methods: Sequence[Method
     overlays = [Overlay(GT_COLOUR, masks=on_row(0, [gt_masks[i] for i in shown]), fill=0.35),
                 Overlay(GT_COLOUR, boxes=np.concatenate([gt_boxes[shown]] * rows))]
     kind = f" [{expression.kind}]" if expression.kind else ""
-    caption = [(f"expression{kind}: \"{expression.text}\" (object {expression.obj_id})", TEXT),
+    objects = f"object {referents[0]}" if len(referents) == 1 else f"objects {'+'.join(map(str, referents))}"
+    caption = [(f"expression{kind}: \"{expression.text}\" ({objects})", TEXT),
                ("ground truth: mask (first row) and box (solid, on every row)", GT_COLOUR)]
     row_labels = [("ground truth", GT_COLOUR)]
     for k, method in enumerate(methods, start=1):
