@@ -18,7 +18,7 @@ from snakemake.utils import validate
 from workflow_fixtures import CONFIGS, REPO, dry_run, paper_config
 
 SCHEMA = CONFIGS / "schema.yaml"
-SHIPPED = ["default", "smoke", "paper_refdavis", "paper_refytvos", "paper_a2d"]
+SHIPPED = ["default", "smoke", "paper_refdavis", "paper_refytvos", "paper_a2d", "paper_mevis"]
 SET_BY_THE_WORKFLOW = {"prompter_size", "trainable", "seed"}
 """TrainingConfig fields the workflow fills from models.* and seeds, not from train.settings."""
 
@@ -135,6 +135,31 @@ def test_snakemake_names_an_unknown_dataset_kind_and_the_known_ones(tmp_path: Pa
     message = _failed(dry_run(tmp_path, path))
     assert "datasets.synrvos.kind: unknown dataset kind 'refcoco' (known: a2d, jhmdb, mevis, refdavis, refytvos, " \
            "synrvos)" in message
+
+
+def test_a_generated_dataset_is_written_in_the_layout_of_its_kind(tmp_path: Path) -> None:
+    """SynRVOS is generated as kind synrvos (its default layout) or mevis (layout mevis), nothing else, and the
+    layout must be the kind's: each mistake is named before any job."""
+    config = load("smoke")
+    generate = config["datasets"]["synrvos"]["generate"]
+    config["datasets"] |= {"davis": {"kind": "refdavis", "generate": generate},
+                           "bare": {"kind": "mevis", "generate": generate},
+                           "crossed": {"kind": "synrvos", "generate": generate | {"layout": "mevis"}},
+                           "mevis": {"kind": "mevis", "generate": generate | {"layout": "mevis"}}}
+    path = tmp_path / "generated.yaml"
+    path.write_text(yaml.safe_dump(config))
+    message = _failed(dry_run(tmp_path, path))
+    assert "datasets.davis.generate: SynRVOS has no layout of kind refdavis, so it cannot be generated (kinds " \
+           "that can: synrvos (layout refytvos), mevis (layout mevis)); give its root instead" in message
+    assert "datasets.bare.generate.layout: kind mevis reads SynRVOS in the mevis layout, not refytvos; set " \
+           "layout: mevis" in message
+    assert "datasets.crossed.generate.layout: kind synrvos reads SynRVOS in the refytvos layout, not mevis" in message
+    assert "datasets.mevis" not in message and "datasets.synrvos" not in message
+
+    config["datasets"] = {"synrvos": config["datasets"]["synrvos"]}
+    generate.update(layout="mevis", multi_object_share=1.0)
+    with pytest.raises(WorkflowError):
+        validate(config, str(SCHEMA), set_default=False)
 
 
 def test_snakemake_refuses_to_score_a_split_without_ground_truth(tmp_path: Path) -> None:

@@ -223,3 +223,39 @@ def test_a_method_missing_an_option_or_given_a_missing_path_stops_the_workflow_a
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"--offer tracker={tmp_path / 'sam2'}" in result.stdout
     assert job_counts(result)["infer_method"] == len(IN_DEFAULT) + 2
+
+
+def test_synrvos_in_the_mevis_layout_is_a_mevis_dataset_of_the_study(tmp_path: Path) -> None:
+    """paper_mevis with its dataset generated (kind mevis, layout mevis): generated once, trained on train, every
+    method on valid_u (scored) and the non-oracles on valid (the server's archive), tables and figure told the
+    data are synthetic."""
+    path = paper_config("paper_mevis", tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["datasets"]["mevis"] = {"kind": "mevis", "generate": {"preset": "smoke", "seed": 3, "layout": "mevis",
+                                                                 "multi_object_share": 0.4}}
+    path.write_text(yaml.safe_dump(config))
+    result = dry_run(tmp_path, path, REPO / "Snakefile", "--resources", "gpu=8")
+    counts = job_counts(result)
+    groprompt_runs = trained_runs("paper_mevis")
+    assert counts["synrvos"] == 1 and counts["train"] == groprompt_runs
+    assert counts["infer_method"] == len(BASELINES) + len(WITHOUT_ORACLES)
+    assert counts["evaluate"] == len(BASELINES) + groprompt_runs
+    commands = [line.removeprefix("Shell command: ").strip() for line in result.stdout.splitlines()
+                if line.startswith("Shell command:")]
+    [generate] = [c for c in commands if " synrvos --out" in c]
+    assert "synrvos --out work/paper_mevis/data/mevis " in generate
+    assert all(flag in generate for flag in ("--preset smoke", "--seed 3", "--layout mevis",
+                                             "--multi-object-share 0.4"))
+    assert all("--dataset-kind mevis --data work/paper_mevis/data/mevis" in c for c in commands if " infer " in c)
+    submissions = [c for c in commands if " infer " in c and "--submission" in c]
+    assert len(submissions) == len(WITHOUT_ORACLES) + groprompt_runs
+    assert all("--split valid " in c for c in submissions)
+    assert all("--split valid_u" in c for c in commands if " evaluate " in c)
+    [tables] = [c for c in commands if "groprompt tables" in c]
+    [figure] = [c for c in commands if "groprompt figure" in c]
+    assert "--dataset-kind mevis" in tables and "--generated mevis" in tables
+    assert "--split valid_u --generated" in figure
+    # A study that reads its datasets passes neither flag.
+    plain = [line for line in dry_run(tmp_path, paper_config("paper_mevis", tmp_path)).stdout.splitlines()
+             if "groprompt tables" in line or "groprompt figure" in line]
+    assert len(plain) == 2 and not any("--generated" in line for line in plain)

@@ -3,6 +3,8 @@
 names, all written here: GroPrompt's training, every method's inference, each dataset's scoring protocol
 (Ref-DAVIS17's expression sets; A2D/JHMDB's P@K and IoUs) and the tables. To keep the two studies near 70 s on
 two cores, one GroPrompt variant is trained and one baseline is left out (:data:`VARIANT`, :data:`EXCLUDED`).
+A third, paper_mevis.yaml, runs the same way on SynRVOS generated in the MeViS layout (its dataset given
+`generate` instead of a root, :data:`MEVIS_GENERATE`), from the generation to the MeViS table (about 100 s of CPU).
 
 Each study runs once (a module fixture, its wall time printed); the tests read what it left. The numbers mean
 little at this size, with two exceptions the tests check. The tiny SAM, pre-trained for a few seconds, segments
@@ -16,7 +18,9 @@ and GT box + SAM must be close to the best (a pixel of SAM's mask edge apart) wi
 
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +32,7 @@ from datasets_fixtures import A2DVideo, JHMDBVideo, ToyVideo, moving_squares, wr
 from tracking_fixtures import save_tiny_sam2
 from workflow_fixtures import CONFIGS, TINY_FRAME, discovered, run_study, tiny_checkpoints
 
-from groprompt.data.registry import dataset_kind
+from groprompt.data.registry import dataset_kind, open_dataset
 from groprompt.masks import read_label_png
 from groprompt.reporting.results import REFERRING_MEASURES, normalise_key, row_label
 
@@ -102,10 +106,10 @@ class Study:
 
 
 def run_paper_study(paper: str, workdir: Path, roots: dict[str, Path], checkpoints: dict[str, str],
-                    tracker: str) -> Study:
+                    tracker: str, generated: dict[str, dict] | None = None) -> Study:
     """Run ``workflows/config/<paper>.yaml`` as shipped, but on CPU with the tiny models, the given dataset roots
     and checkpoints, one GroPrompt variant trained one epoch of two steps (clips of two frames), and without
-    :data:`EXCLUDED`."""
+    :data:`EXCLUDED`; each dataset of ``generated`` is generated (its ``generate`` section) instead of read."""
     config = yaml.safe_load((CONFIGS / f"{paper}.yaml").read_text())
     config |= {"device": "cpu", "gpus": 0, "threads": 1, "checkpoints": checkpoints, "exclude_methods": EXCLUDED,
                "tracker": {"path": tracker}}
@@ -114,6 +118,8 @@ def run_paper_study(paper: str, workdir: Path, roots: dict[str, Path], checkpoin
     config["train"]["settings"] |= {"epochs": 1, "lr_drop_epochs": [], "clip_length": 2, "steps_per_epoch": 2}
     for key, root in roots.items():
         config["datasets"][key]["root"] = str(root)
+    for key, generate in (generated or {}).items():
+        config["datasets"][key] = {"kind": config["datasets"][key]["kind"], "generate": generate}
     configfile = workdir / f"{paper}.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     started = time.perf_counter()
@@ -289,3 +295,73 @@ def test_every_run_is_scored_per_sample(a2d_study: Study, dataset: str) -> None:
         assert len(samples) == (4 if dataset == "a2d" else 3), (run, samples)
         assert (folder / "summary.csv").is_file(), run
 
+
+# ---------------------------------------------------------------------------------------------- MeViS layout
+MEVIS_GENERATE = {"preset": "smoke", "seed": 0, "layout": "mevis", "multi_object_share": 0.5, "frame_size": 32,
+                  "train_videos": 2, "valid_videos": 2}
+"""SynRVOS in the MeViS layout, as small as it comes: 2 videos of 8-16 frames of 32 x 32 per split, about half the
+expressions referring to several objects."""
+
+
+@pytest.fixture(scope="module")
+def mevis_study(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, str], tracker: str) -> Study:
+    """paper_mevis on SynRVOS generated in the MeViS layout (kind mevis with generate): trained on its train split,
+    scored on valid_u, valid written for the evaluation server."""
+    workdir = tmp_path_factory.mktemp("mevis-study")
+    return run_paper_study("paper_mevis", workdir, {}, checkpoints, tracker, generated={"mevis": MEVIS_GENERATE})
+
+
+def test_mevis_study_finishes_with_its_table(mevis_study: Study) -> None:
+    mevis_study.check_finished()
+    for name in ("tables.md", "table5.csv", "table6.csv", "mevis.csv", "mevis.md", "figure.png", "run_stats.json"):
+        assert (mevis_study.results / name).is_file(), name
+    assert (mevis_study.work / "data" / "mevis" / "valid_u" / "mask_dict.json").is_file()
+
+
+def test_mevis_table_breaks_every_method_down_by_referents(mevis_study: Study) -> None:
+    """Every method has a row; the single- and multi-object columns count the valid_u expressions of one and of
+    several objects; every caption says the data are synthetic."""
+    table = mevis_study.table("mevis").set_index("Method")
+    assert set(table.index) == expected_labels(mevis_study.config)
+    valid_u = open_dataset("mevis", mevis_study.work / "data" / "mevis", "valid_u")
+    several = sum(len(expression.referents) > 1 for _, expression in valid_u.expressions())
+    single = len(valid_u.expressions()) - several
+    assert several and single
+    for column in ("J&F", "J", "F", f"J&F single-object (n={single})", f"J&F multi-object (n={several})"):
+        assert pd.to_numeric(table[column], errors="raise").between(0, 100).all(), column
+    tables = (mevis_study.results / "tables.md").read_text()
+    assert tables.count("SynRVOS in the MeViS layout (synthetic), not MeViS") >= 3  # Table 6, Table 5, MeViS
+
+
+def test_mevis_gt_box_sam_prompts_every_referent_of_valid_u(mevis_study: Study) -> None:
+    """The oracle's record of prompted boxes on valid_u: on every frame, the ground-truth box of each referent
+    present there."""
+    mevis_study.check_finished()
+    valid_u = open_dataset("mevis", mevis_study.work / "data" / "mevis", "valid_u")
+    masks = mevis_study.work / "infer" / "mevis" / "valid_u" / "gt-box-sam" / "masks"
+    checked = 0
+    for video in valid_u:
+        records = json.loads((masks / f"{video.name}.json").read_text())["records"]
+        for expression in video.expressions:
+            if len(expression.referents) == 1:
+                continue
+            for t in range(video.num_frames):
+                truth = video.annotation(t)
+                boxes = [truth.box(obj) for obj in expression.referents if truth.box(obj) is not None]
+                assert [row[:4] for row in records[expression.exp_id]["prompted_boxes"][t]] == \
+                    [list(map(float, box)) for box in boxes]
+                checked += len(boxes) > 1
+    assert checked
+
+
+def test_mevis_valid_is_written_for_the_server_not_scored(mevis_study: Study) -> None:
+    mevis_study.check_finished()
+    infer = mevis_study.work / "infer" / "mevis" / "valid"
+    for run in expected_runs(mevis_study.config):
+        if run.startswith("gt-box"):  # oracles need ground truth
+            assert not (infer / run).exists(), run
+            continue
+        with zipfile.ZipFile(infer / run / "submission.zip") as archive:
+            names = archive.namelist()
+        assert names and all(name.count("/") == 2 and name.endswith(".png") for name in names), names[:3]
+    assert not (mevis_study.work / "eval" / "mevis" / "valid").exists()

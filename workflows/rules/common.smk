@@ -74,8 +74,8 @@ def _cross_key_problems(config):
                             f"{', '.join(sorted(known))}){kind_failures()}")
         if ("root" in entry) == ("generate" in entry):
             problems.append(f"datasets.{key}: give exactly one of root and generate")
-        if "generate" in entry and entry["kind"] != "synrvos":
-            problems.append(f"datasets.{key}.generate: only kind synrvos can be generated, not {entry['kind']}")
+        if "generate" in entry and entry["kind"] in known:
+            problems += _generation_problems(key, entry, known)
     references = [("train.dataset", config["train"]["dataset"])]
     references += [(f"evaluation[{i}].dataset", item["dataset"]) for i, item in enumerate(config["evaluation"])]
     if "pretrain" in config:
@@ -109,6 +109,23 @@ def _cross_key_problems(config):
     if len(set(pairs)) != len(pairs):
         problems.append("evaluation: a dataset split is listed twice")
     return problems
+
+
+def _generation_problems(key, entry, known):
+    """``datasets.<key>.generate`` must write SynRVOS in the layout its kind reads (`groprompt datasets`:
+    synrvos_layout): the generator's default layout for kind synrvos, ``layout: mevis`` for kind mevis."""
+    from groprompt.data.synrvos.writer import LAYOUTS
+
+    kind = known[entry["kind"]]
+    if kind["synrvos_layout"] is None:
+        able = ", ".join(f"{k['key']} (layout {k['synrvos_layout']})" for k in known.values() if k["synrvos_layout"])
+        return [f"datasets.{key}.generate: SynRVOS has no layout of kind {kind['key']}, so it cannot be generated "
+                f"(kinds that can: {able}); give its root instead"]
+    layout = entry["generate"].get("layout", LAYOUTS[0])  # groprompt synrvos's default
+    if layout != kind["synrvos_layout"]:
+        return [f"datasets.{key}.generate.layout: kind {kind['key']} reads SynRVOS in the {kind['synrvos_layout']} "
+                f"layout, not {layout}; set layout: {kind['synrvos_layout']}"]
+    return []
 
 
 def _missing_paths(config):

@@ -1,8 +1,9 @@
-"""Stage 1, the embedded default only: generate SynRVOS (docs/synthetic_benchmark.md) into work/<name>/data/<id>/."""
+"""Stage 1, every dataset with `generate` (the embedded default's, the smoke study's, SynRVOS in the MeViS layout):
+generate SynRVOS (docs/synthetic_benchmark.md) into work/<name>/data/<id>/, in the layout its kind reads."""
 
 
 def synrvos_flags(key):
-    """--preset, --seed and the size overrides of ``datasets.<key>.generate``."""
+    """--preset, --seed, --layout, --multi-object-share and the size overrides of ``datasets.<key>.generate``."""
     generate = dataset(key)["generate"]
     return " ".join(f"--{option.replace('_', '-')} {value}" for option, value in generate.items())
 

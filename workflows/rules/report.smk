@@ -3,8 +3,10 @@ the study's run statistics (`groprompt run-stats`).
 
 Tables and the figure hold no timings or dates, so a resumed study writes byte-identical ones; wall time and peak
 memory per job (Snakemake's benchmark records) and the SAM encoder passes go to results/<name>/run_stats.json.
-Table 6 and the figure are of the first scored evaluation split; rows on other scored splits feed Tables 1-3. A
-study with no scored split (Ref-YouTube-VOS valid: submissions only) gets Table 5 and no figure.
+Table 6 and the figure are of the first scored evaluation split; rows on other scored splits feed Tables 1-3 and
+the MeViS table (each kind's benchmark table). A study with no scored split (Ref-YouTube-VOS valid: submissions
+only) gets Table 5 and no figure. A dataset the study generated in a kind's layout (SynRVOS in the MeViS layout) is
+named synthetic in every caption (`--generated`).
 """
 
 
@@ -29,6 +31,15 @@ def study_dataset():
     """The kind of the study's own dataset (`groprompt tables --dataset-kind`): its first scored split's, else its
     first evaluation split's."""
     return dataset((scored() or config["evaluation"])[0]["dataset"])["kind"]
+
+
+def generated_flag(items):
+    """``--generated`` and the kinds of those of the evaluation ``items`` whose dataset the study generated in the
+    layout of a kind that is not synthetic itself (SynRVOS in the MeViS layout, kind mevis), for `groprompt tables`
+    and `groprompt figure`, so their captions say synthetic; nothing where there are none."""
+    kinds = [dataset(item["dataset"])["kind"] for item in items if "generate" in dataset(item["dataset"])]
+    kinds = [kind for kind in dict.fromkeys(kinds) if not kind_listing()[kind]["synthetic"]]
+    return "--generated " + " ".join(shlex.quote(kind) for kind in kinds) if kinds else ""
 
 
 def table_outputs():
@@ -107,6 +118,7 @@ rule tables:
     params:
         dataset=lambda w: study_dataset(),
         rows=lambda w: table_rows(),
+        generated=lambda w: generated_flag(scored()),
         name=config["name"],
         out=results(),
     log:
@@ -115,7 +127,7 @@ rule tables:
         bench("tables")
     shell:
         "groprompt tables --config-name {params.name:q} --dataset-kind {params.dataset:q} --params {input.params:q} "
-        "{params.rows} --out {params.out:q} > {log:q} 2>&1"
+        "{params.rows} {params.generated} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figure:
@@ -128,6 +140,7 @@ rule figure:
         kind=lambda w: dataset(scored()[0]["dataset"])["kind"],
         data=lambda w: dataset_root(scored()[0]["dataset"]),
         split=lambda w: scored()[0]["split"],
+        generated=lambda w: "--generated" if generated_flag(scored()[:1]) else "",
         # One run per row: GroPrompt's of the first seed.
         methods=lambda w: pairs("--method", {key: work("infer", scored()[0]["dataset"], scored()[0]["split"], runs[0])
                                             for key, runs in row_keys(scored()[0]).items()}),
@@ -137,7 +150,7 @@ rule figure:
         bench("figure")
     shell:
         "groprompt figure --dataset-kind {params.kind:q} --data {params.data:q} --split {params.split:q} "
-        "{params.methods} --out {output:q} > {log:q} 2>&1"
+        "{params.generated} {params.methods} --out {output:q} > {log:q} 2>&1"
 
 
 rule run_stats:
