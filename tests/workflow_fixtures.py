@@ -106,11 +106,13 @@ def run_study(workdir: Path, configfile: Path, cores: int = 2, timeout: float = 
 
 def copy_workflow(folder: Path) -> Path:
     """The Snakefile, workflows/ and baselines/ copied into ``folder`` (created), where baselines/ and
-    dataset_kinds/ can gain modules without touching the checkout; returns ``folder``."""
+    dataset_kinds/ can gain modules without touching the checkout, and releases/ linked (the released stand-ins
+    the default starts from are read, never written); returns ``folder``."""
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO / "workflows", folder / "workflows", ignore=ignore)
     shutil.copytree(REPO / "baselines", folder / "baselines", ignore=ignore)
     shutil.copy(REPO / "Snakefile", folder / "Snakefile")
+    (folder / "releases").symlink_to(REPO / "releases", target_is_directory=True)
     return folder
 
 

@@ -56,8 +56,9 @@ BASELINE_ROWS = {
 user's baseline is labelled by its key."""
 NOT_IN_PAPER = " †"
 """Appended to the label of every row the paper does not have; the tables' notes say what it means."""
-NOT_IN_PAPER_NOTE = ("†: not in the paper; a baseline of this harness or of yours (docs/method_spec.md §10-§11). Its "
-                     "Box, for a method that segments itself (SAM 2, SAM 3), is the tight box of its mask.")
+NOT_IN_PAPER_NOTE = ("†: not in the paper; a baseline of this harness or of yours (docs/method_spec.md §2, §7, "
+                     "§10-§11). Its Box, for a method that segments itself (SAM 2, SAM 3), is the tight box of its "
+                     "mask.")
 
 HEADLINE_PROTOCOLS = ("assignment", "expression", "strict")
 SEED_FOLDER = re.compile(r"seed[-_]?(\d+)", re.IGNORECASE)
