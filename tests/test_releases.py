@@ -149,3 +149,19 @@ def test_release_refuses_a_changed_text_backbone_and_an_existing_folder(trained_
     assert not (tmp_path / "rel").exists()
     (tmp_path / "rel").mkdir()
     assert main(["release", "--grounder", str(trained_grounder), "--out", str(tmp_path / "rel")]) == 2
+
+
+def test_every_committed_release_matches_its_digests():
+    """The releases the shipped configs name are complete and unchanged in the checkout (a file .gitignore kept out
+    of the repository would be missing in a clone)."""
+    from pathlib import Path
+
+    releases = Path(__file__).resolve().parents[1] / "releases"
+    folders = sorted(folder for folder in releases.iterdir() if (folder / MANIFEST).is_file())
+    assert {"standin-grounder", "standin-sam"} <= {folder.name for folder in folders}
+    for folder in folders:
+        assert verify_release(folder) is True
+        tracked = subprocess.run(["git", "ls-files", str(folder)], capture_output=True, text=True,
+                                 cwd=releases.parent).stdout.split()
+        if tracked:  # a git checkout: every listed file is committed
+            assert {Path(path).name for path in tracked} >= set(release_digests(folder)), folder.name
