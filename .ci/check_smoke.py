@@ -32,12 +32,13 @@ HEADLINE = ("Box", "J&F")
 def check_shape(table: pd.DataFrame) -> None:
     for name in ("tables.md", "table6.md", "table6.tex", "table5.csv", "by_kind.csv", "figure.png", "run_stats.json"):
         assert (RESULTS / name).is_file(), f"results/smoke/{name} is missing"
-    excluded = yaml.safe_load(SMOKE_CONFIG.read_text())["exclude_methods"]
+    config = yaml.safe_load(SMOKE_CONFIG.read_text())
+    excluded = config["exclude_methods"]
     methods = [entry for entry in json.loads(subprocess.run(["groprompt", "methods", "--json"], check=True,
                                                             capture_output=True, text=True).stdout)["methods"]
                if entry["name"] not in excluded]
     assert list(table["Method"][:4]) == PAPER_ROWS, list(table["Method"])
-    variants = 2  # lbox, lbox_contra: GroPrompt's rows; every other method has one
+    variants = len(config["train"]["variants"])  # one row per training variant; every other method has one
     assert len(table) == len(methods) - 1 + variants, list(table["Method"])
     for column in ("Box", "J&F", "J", "F"):
         assert table[column].between(0, 100).all(), column
