@@ -82,8 +82,11 @@ class Study:
         """The same `snakemake` command every time."""
         command = [*SNAKEMAKE, "--cores", "2", "--snakefile", str(self.folder / "Snakefile"), "--directory",
                    str(self.folder), "--configfile", str(self.folder / "study.yaml")]
+        # Ctrl-C's default action, whatever pytest inherited: a shell starts a background job (`cmd &`) with SIGINT
+        # ignored, and an ignored signal stays ignored in every child, so the jobs would never see the SIGINT sent.
         return subprocess.Popen(command, cwd=self.folder, env=cli_environment(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def run(self) -> tuple[int, str]:
         process = self.start()
