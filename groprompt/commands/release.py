@@ -74,7 +74,7 @@ def _write_grounder(folder: Path, size: str, out: Path) -> list[str]:
     import torch
 
     from groprompt.errors import GroPromptError
-    from groprompt.prompting.build import build_detector, load_text_backbone
+    from groprompt.prompting.build import TEXT_BACKBONE_PREFIX, build_detector, load_text_backbone
     from groprompt.prompting.config import prompter_size
     from groprompt.prompting import build_prompter
 
@@ -92,7 +92,7 @@ def _write_grounder(folder: Path, size: str, out: Path) -> list[str]:
                              ": a release without it would lose that", path=folder,
                              fix="release a grounder whose text backbone stayed frozen (pretrain-grounder's)")
     state = {key: value for key, value in detector.state_dict().items()
-             if not key.startswith("model.text_backbone.")}
+             if not key.startswith(TEXT_BACKBONE_PREFIX)}
     detector.save_pretrained(out, state_dict=state)
     return sorted(path.name for path in out.iterdir())
 

@@ -96,7 +96,7 @@ def load_hf_detector(directory: str | Path, text_backbone_dir: str | Path | None
                                             output_loading_info=True)
     missing = set(loading["missing_keys"])
     if missing:
-        text_keys = {key for key in detector.state_dict() if key.startswith(_TEXT_BACKBONE_PREFIX)}
+        text_keys = {key for key in detector.state_dict() if key.startswith(TEXT_BACKBONE_PREFIX)}
         if missing != text_keys:
             other = sorted(missing - text_keys)
             raise GroPromptError(f"the {what} lacks {len(missing)} tensors ({', '.join((other or sorted(missing))[:3])}"
@@ -109,7 +109,8 @@ def load_hf_detector(directory: str | Path, text_backbone_dir: str | Path | None
     return detector.requires_grad_(True)
 
 
-_TEXT_BACKBONE_PREFIX = "model.text_backbone."
+TEXT_BACKBONE_PREFIX = "model.text_backbone."
+"""Prefix of the text backbone's keys in a detector's state dict (what a released stand-in leaves out)."""
 
 
 @contextlib.contextmanager
